@@ -1,0 +1,84 @@
+# smtpd - a small SMTP receiver that delivers into maildirs.
+# make            build ./smtpd
+# make run        build and run in the foreground (PORT=2525 for a user run)
+# make check      build and run every test
+# make SANITIZE=address|undefined|thread check   the same under a sanitizer
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	   -Wpointer-arith -Wcast-qual -Wsign-compare -Wformat=2
+WERROR	?= -Werror
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(PREFIX)/etc
+MANDIR	?= $(PREFIX)/share/man
+DESTDIR	?=
+PYTHON	?= python3
+
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DSMTPD_CONF='"$(SYSCONFDIR)/smtpd.conf"'
+ALL_CFLAGS = -std=c11 $(WARN) $(WERROR) $(CFLAGS) -pthread -MMD -MP
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+else ifeq ($(SANITIZE),address)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),undefined)
+ALL_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=undefined
+else ifeq ($(SANITIZE),thread)
+ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else
+$(error SANITIZE must be address, undefined or thread)
+endif
+
+# Each build flavour gets its own object directory.
+BUILD	 = build$(if $(SANITIZE),-$(SANITIZE))
+SRCS	 = $(wildcard src/*.c)
+OBJS	 = $(SRCS:src/%.c=$(BUILD)/%.o)
+LIBOBJS	 = $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run check unit clean install uninstall fuzz bench
+all: smtpd
+
+smtpd: $(OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
+
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBOBJS)
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS)
+
+unit: $(UNIT_BINS)
+
+# The test runner finds the unit binaries under $(BUILD)/tests.
+check: smtpd unit
+	SMTPD_BIN=./smtpd SMTPD_BUILD=$(BUILD) $(PYTHON) tests/run.py
+
+# make run: as root, the shipped config on port 25; otherwise (or with
+# PORT=n) a copy that listens on 127.0.0.1:PORT with a spool in ./run.
+PORT ?=
+run: smtpd
+	@if [ -z "$(PORT)" ] && [ "$$(id -u)" = 0 ]; then \
+	    id smtpd >/dev/null 2>&1 || useradd --system --no-create-home \
+	        --home-dir /nonexistent --shell /usr/sbin/nologin smtpd; \
+	    exec ./smtpd -d -f etc/smtpd.conf; \
+	else \
+	    mkdir -p run && \
+	    sed -e 's|^listen .*|listen 127.0.0.1:$(or $(PORT),2525)|' \
+	        -e 's|^maildir .*|maildir $(CURDIR)/run/spool/%d/%u|' \
+	        -e 's|^user .*||' etc/smtpd.conf > run/smtpd.conf && \
+	    exec ./smtpd -d -f run/smtpd.conf; \
+	fi
+
+clean:
+	rm -rf build build-* smtpd run fuzz-out
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,89 @@
+/*
+ * config.h - the parsed form of smtpd.conf.
+ * After config_load() succeeds the struct is read-only and shared by all
+ * threads; reloads build a new one and swap it (see listener.c).
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "smtpd.h"
+
+#define CONFIG_LISTEN_MAX	16
+#define CONFIG_PROXY_FROM_MAX	32
+
+struct config_listen {
+	char		host[64];	/* "*", "127.0.0.1", "::1" */
+	uint16_t	port;
+	int		proxy;		/* expects a PROXY v1/v2 header */
+};
+
+struct config_cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	unsigned char	addr[16];
+	int		prefix;		/* bits */
+};
+
+enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
+
+struct config {
+	char		 file[1024];	/* where it was read from */
+	struct config_listen listen[CONFIG_LISTEN_MAX];
+	int		 nlisten;
+	char		 hostname[HOSTNAME_MAX + 1];	/* "" = ask the host */
+	char		**domains;	/* lower-cased */
+	int		 ndomains;
+	char		**mailboxes;	/* "local@domain", lower-cased */
+	int		 nmailboxes;
+	char		 maildir[1024];	/* template with %u, %d, %% */
+	uint64_t	 max_message_size;	/* octets */
+	int		 max_recipients;
+	int		 max_clients;
+	int		 max_clients_per_ip;	/* 0 = no limit */
+	int		 max_errors;
+	int		 timeout;	/* seconds, each wait for a client line */
+	int		 data_timeout;	/* seconds, each wait inside DATA */
+	int		 transaction_timeout;	/* seconds, whole DATA/BDAT phase */
+	int		 greeting_delay;	/* seconds; 0 = greet at once */
+	char		 user[64];	/* "" = keep the starting user */
+	enum config_bare_newline bare_newline;
+	char		 recipient_delimiter;	/* 0 = none */
+	int		 fsync;		/* 1 = fsync files and dirs */
+	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
+	int		 nproxy_from;
+	int		 refs;		/* sessions using it; listener.c's lock */
+};
+
+/* Defaults, next to their keywords (config.c documents each). */
+#define DEF_MAX_MESSAGE_SIZE	(10ULL * 1024 * 1024)
+#define DEF_MAX_RECIPIENTS	100	/* RFC 5321 4.5.3.1.8 minimum */
+#define DEF_MAX_CLIENTS		1000
+#define DEF_MAX_CLIENTS_PER_IP	0
+#define DEF_MAX_ERRORS		20
+#define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */
+#define DEF_TRANSACTION_TIMEOUT	3600
+
+/*
+ * config_parse - parse text from fp (named fname in messages) into cf.
+ * Each error is written to err as "file:line: message\n"; parsing goes on
+ * so every error is reported. Returns 0 when valid, -1 otherwise.
+ */
+int	config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err);
+/* config_load - open and parse a file; returns NULL after printing errors. */
+struct config *config_load(const char *path, FILE *err);
+void	config_free(struct config *cf);
+
+/* config_has_domain - 1 if domain (any case) is one of ours. */
+int	config_has_domain(const struct config *cf, const char *domain);
+/* config_domain_restricted - 1 if the domain has mailbox lines. */
+int	config_domain_restricted(const struct config *cf, const char *domain);
+/* config_has_mailbox - 1 if local@domain (already lower-cased) is listed. */
+int	config_has_mailbox(const struct config *cf, const char *local, const char *domain);
+/* config_cidr_match - 1 if the address (family, 4 or 16 bytes) is in c. */
+int	config_cidr_match(const struct config_cidr *c, int family, const void *addr);
+/* config_parse_cidr - "192.0.2.0/24", "::1", ...; 0 or -1. */
+int	config_parse_cidr(const char *s, struct config_cidr *out);
+
+#endif

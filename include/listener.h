@@ -1,0 +1,27 @@
+/*
+ * listener.h - listening sockets, the accept loop, client threads.
+ */
+#ifndef LISTENER_H
+#define LISTENER_H
+
+#include <stddef.h>
+#include "config.h"
+
+/* listener_bind - open every listen socket of cf (or adopt those passed
+ * by systemd socket activation); 0, or -1 with a message in err. */
+int	listener_bind(const struct config *cf, char *err, size_t errsz);
+/* listener_describe - "127.0.0.1:2525, [::1]:2525" for the start-up line. */
+void	listener_describe(char *buf, size_t size);
+/* listener_start - run the accept loop on its own thread with cf. */
+void	listener_start(struct config *cf);
+/* listener_reload - new sessions use cf; running ones keep theirs. */
+void	listener_reload(struct config *cf);
+/* listener_current - the config in force (for comparisons at reload). */
+const struct config *listener_current(void);
+/* listener_stop - stop accepting, tell idle sessions to go, wait up to
+ * grace seconds for the rest. Returns the number still running. */
+int	listener_stop(int grace);
+/* listener_status - log one status line (SIGUSR1). */
+void	listener_status(void);
+
+#endif

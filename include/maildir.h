@@ -1,0 +1,61 @@
+/*
+ * maildir.h - template expansion and maildir delivery (tmp/ -> new/).
+ */
+#ifndef MAILDIR_H
+#define MAILDIR_H
+
+#include <stddef.h>
+
+/* One recipient's copy while it is being written. */
+struct maildir_file {
+	int	tmpdir;		/* fd of <maildir>/tmp */
+	int	newdir;		/* fd of <maildir>/new */
+	int	fd;		/* the file in tmp/, -1 once closed */
+	int	linked;		/* 1 once it is in new/ */
+	char	name[160];	/* unique file name */
+};
+
+/*
+ * maildir_local_ok - 1 if a local part (unquoted) can become a path
+ * component: not empty, at most 64 octets, no '/', no leading '.',
+ * no NUL or control byte.
+ */
+int	maildir_local_ok(const char *local);
+
+/*
+ * maildir_expand - expand %u (local part, lower-cased), %d (domain,
+ * lower-cased) and %% in tmpl into buf. Refuses unsafe parts before any
+ * file is touched. Returns 0, or -1 with *why set.
+ */
+int	maildir_expand(const char *tmpl, const char *local, const char *domain,
+	    char *buf, size_t bufsz, const char **why);
+
+/*
+ * maildir_root - copy into buf the fixed directory prefix of tmpl: the
+ * part before the first '%' up to its last '/', or all of it without '%'.
+ */
+int	maildir_root(const char *tmpl, char *buf, size_t bufsz);
+
+/* maildir_set_host - the host part of unique names (call once at start). */
+void	maildir_set_host(const char *host);
+
+/*
+ * maildir_open - make sure the maildir at path exists below root (no
+ * symlinks followed below root) and create a new file in its tmp/.
+ * Returns 0 or -1 with errno set.
+ */
+int	maildir_open(const char *root, const char *path, struct maildir_file *f);
+/* maildir_sync - fsync (if asked) and close the tmp file; 0 or -1. */
+int	maildir_sync(struct maildir_file *f, int do_fsync);
+/* maildir_link - link the tmp file into new/ and fsync new/ if asked. */
+int	maildir_link(struct maildir_file *f, int do_fsync);
+/* maildir_finish - drop the tmp name after a successful link. */
+void	maildir_finish(struct maildir_file *f);
+/* maildir_abort - remove the copy from tmp/ (and new/ if linked). */
+void	maildir_abort(struct maildir_file *f);
+
+/* maildir_clean_stale - remove our dead processes' files from every
+ * tmp/ below root. Returns the number removed. */
+int	maildir_clean_stale(const char *root);
+
+#endif

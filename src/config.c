@@ -1,0 +1,521 @@
+/*
+ * config.c - smtpd.conf -> struct config. Pure parse and validate.
+ * Owns: every directive, its bounds and its default.
+ * Not here: acting on the config (main.c, listener.c).
+ * Errors read "file:line: message"; parsing goes on to show them all.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "config.h"
+#include "smtpaddr.h"
+
+#define CONFIG_LINE_MAX		1024
+#define CONFIG_LIST_MAX		10000	/* domains, mailboxes */
+
+struct parse_ctx {
+	const char	*fname;
+	int		 line;
+	int		 errors;
+	FILE		*err;
+	unsigned	 seen;		/* bit per single-valued keyword */
+};
+
+static void	perr(struct parse_ctx *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	parse_number(struct parse_ctx *, const char *, long long, long long, long long *);
+static int	parse_listen(struct parse_ctx *, struct config *, char *);
+static int	parse_yesno(struct parse_ctx *, const char *, int *);
+static int	list_add(struct parse_ctx *, char ***, int *, const char *);
+static int	parse_template(struct parse_ctx *, const char *);
+
+static void
+perr(struct parse_ctx *p, const char *fmt, ...)
+{
+	va_list	ap;
+
+	p->errors++;
+	if (p->err == NULL)
+		return;
+	fprintf(p->err, "%s:%d: ", p->fname, p->line);
+	va_start(ap, fmt);
+	vfprintf(p->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->err);
+}
+
+/* parse_number - decimal in [min, max]; 0 or -1 (error reported). */
+static int
+parse_number(struct parse_ctx *p, const char *s, long long min, long long max,
+    long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s < '0' || *s > '9') {
+		perr(p, "\"%s\": expected a number", s);
+		return -1;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		perr(p, "\"%s\": expected a number", s);
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		perr(p, "%s: out of range %lld..%lld", s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_yesno(struct parse_ctx *p, const char *s, int *out)
+{
+	if (strcmp(s, "yes") == 0)
+		*out = 1;
+	else if (strcmp(s, "no") == 0)
+		*out = 0;
+	else {
+		perr(p, "\"%s\": expected yes or no", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* parse_listen - "ADDR:PORT", "[v6]:PORT", "*:PORT", then optional "proxy". */
+static int
+parse_listen(struct parse_ctx *p, struct config *cf, char *v)
+{
+	struct config_listen	*l;
+	char			*host, *port, *opt;
+	long long		 n;
+	unsigned char		 tmp[16];
+
+	if (cf->nlisten >= CONFIG_LISTEN_MAX) {
+		perr(p, "too many listen lines (at most %d)", CONFIG_LISTEN_MAX);
+		return -1;
+	}
+	opt = strchr(v, ' ');
+	if (opt != NULL) {
+		*opt++ = '\0';
+		opt += strspn(opt, " \t");
+	}
+	if (*v == '[') {
+		host = v + 1;
+		port = strchr(host, ']');
+		if (port == NULL || port[1] != ':') {
+			perr(p, "\"%s\": expected [ADDRESS]:PORT", v);
+			return -1;
+		}
+		*port = '\0';
+		port += 2;
+		if (inet_pton(AF_INET6, host, tmp) != 1) {
+			perr(p, "\"%s\": not an IPv6 address", host);
+			return -1;
+		}
+	} else {
+		host = v;
+		port = strrchr(v, ':');
+		if (port == NULL) {
+			perr(p, "\"%s\": expected ADDRESS:PORT", v);
+			return -1;
+		}
+		*port++ = '\0';
+		if (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, tmp) != 1) {
+			perr(p, "\"%s\": not an IPv4 address (use [::1] for IPv6, * for all)", host);
+			return -1;
+		}
+	}
+	if (parse_number(p, port, 1, 65535, &n) == -1)
+		return -1;
+	l = &cf->listen[cf->nlisten];
+	memset(l, 0, sizeof *l);
+	if (buf_copy(l->host, sizeof l->host, host) == -1) {
+		perr(p, "address too long");
+		return -1;
+	}
+	l->port = (uint16_t)n;
+	if (opt != NULL && *opt != '\0') {
+		if (strcmp(opt, "proxy") != 0) {
+			perr(p, "\"%s\": unknown listen option (only \"proxy\")", opt);
+			return -1;
+		}
+		l->proxy = 1;
+	}
+	cf->nlisten++;
+	return 0;
+}
+
+static int
+list_add(struct parse_ctx *p, char ***list, int *n, const char *s)
+{
+	char	**nl, *dup;
+	int	 i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*list)[i], s) == 0)
+			return 0;
+	if (*n >= CONFIG_LIST_MAX) {
+		perr(p, "too many entries (at most %d)", CONFIG_LIST_MAX);
+		return -1;
+	}
+	if ((dup = strdup(s)) == NULL ||
+	    (nl = realloc(*list, (size_t)(*n + 1) * sizeof *nl)) == NULL) {
+		free(dup);
+		perr(p, "out of memory");
+		return -1;
+	}
+	nl[(*n)++] = dup;
+	*list = nl;
+	return 0;
+}
+
+/* parse_template - only %u, %d and %% may follow a '%'. */
+static int
+parse_template(struct parse_ctx *p, const char *s)
+{
+	for (; *s; s++) {
+		if (*s != '%')
+			continue;
+		s++;
+		if (*s != 'u' && *s != 'd' && *s != '%') {
+			perr(p, "maildir: unknown escape %%%c (use %%u, %%d or %%%%)",
+			    *s ? *s : ' ');
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_parse_cidr(const char *s, struct config_cidr *out)
+{
+	char	 addr[64];
+	const char *slash;
+	char	*end;
+	long	 bits;
+	size_t	 n;
+
+	memset(out, 0, sizeof *out);
+	slash = strchr(s, '/');
+	n = slash ? (size_t)(slash - s) : strlen(s);
+	if (n == 0 || n >= sizeof addr)
+		return -1;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	if (inet_pton(AF_INET, addr, out->addr) == 1) {
+		out->family = AF_INET;
+		out->prefix = 32;
+	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->prefix = 128;
+	} else
+		return -1;
+	if (slash) {
+		if (slash[1] < '0' || slash[1] > '9')
+			return -1;
+		bits = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || bits < 0 || bits > out->prefix)
+			return -1;
+		out->prefix = (int)bits;
+	}
+	return 0;
+}
+
+int
+config_cidr_match(const struct config_cidr *c, int family, const void *addr)
+{
+	const unsigned char *a = addr;
+	int	full = c->prefix / 8, rest = c->prefix % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(a, c->addr, (size_t)full) != 0)
+		return 0;
+	if (rest) {
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if ((a[full] & mask) != (c->addr[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+/* Single-valued keywords: a second occurrence is an error. */
+enum {
+	K_HOSTNAME, K_MAILDIR, K_MAXSIZE, K_MAXRCPT, K_MAXCLIENTS, K_MAXPERIP,
+	K_MAXERRORS, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT, K_GREETDELAY,
+	K_USER, K_BARENL, K_DELIM, K_FSYNC
+};
+
+static int
+once(struct parse_ctx *p, int k, const char *kw)
+{
+	if (p->seen & (1u << k)) {
+		perr(p, "%s: given twice", kw);
+		return -1;
+	}
+	p->seen |= 1u << k;
+	return 0;
+}
+
+/* num_directive - the integer directives, with their bounds. */
+static const struct num_directive {
+	const char	*kw;
+	int		 key;
+	long long	 min, max;
+	size_t		 off;
+} num_directives[] = {
+	{ "max_recipients", K_MAXRCPT, 1, 100000, offsetof(struct config, max_recipients) },
+	{ "max_clients", K_MAXCLIENTS, 1, 1000000, offsetof(struct config, max_clients) },
+	{ "max_clients_per_ip", K_MAXPERIP, 0, 1000000, offsetof(struct config, max_clients_per_ip) },
+	{ "max_errors", K_MAXERRORS, 1, 1000000, offsetof(struct config, max_errors) },
+	{ "timeout", K_TIMEOUT, 1, 86400, offsetof(struct config, timeout) },
+	{ "data_timeout", K_DATATIMEOUT, 1, 86400, offsetof(struct config, data_timeout) },
+	{ "transaction_timeout", K_TXTIMEOUT, 1, 864000, offsetof(struct config, transaction_timeout) },
+	{ "greeting_delay", K_GREETDELAY, 0, 300, offsetof(struct config, greeting_delay) },
+};
+
+/* config_directive - apply one "keyword value" line. */
+static void
+config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
+{
+	long long	n;
+	size_t		i;
+
+	if (*v == '\0') {
+		perr(p, "%s: missing value", kw);
+		return;
+	}
+	for (i = 0; i < sizeof num_directives / sizeof num_directives[0]; i++) {
+		const struct num_directive *d = &num_directives[i];
+		if (strcmp(kw, d->kw) != 0)
+			continue;
+		if (once(p, d->key, kw) == 0 &&
+		    parse_number(p, v, d->min, d->max, &n) == 0)
+			*(int *)(void *)((char *)cf + d->off) = (int)n;
+		return;
+	}
+	if (strcmp(kw, "listen") == 0) {
+		parse_listen(p, cf, v);
+	} else if (strcmp(kw, "hostname") == 0) {
+		if (once(p, K_HOSTNAME, kw) == -1)
+			return;
+		if (!smtpaddr_valid_domain(v, strlen(v), 0))
+			perr(p, "\"%s\": not a valid host name", v);
+		else
+			buf_copy(cf->hostname, sizeof cf->hostname, v);
+	} else if (strcmp(kw, "domain") == 0) {
+		buf_lower(v);
+		if (!smtpaddr_valid_domain(v, strlen(v), 1))
+			perr(p, "\"%s\": not a valid domain", v);
+		else
+			list_add(p, &cf->domains, &cf->ndomains, v);
+	} else if (strcmp(kw, "mailbox") == 0) {
+		char *at = strrchr(v, '@');
+		buf_lower(v);
+		if (at == NULL || at == v || !smtpaddr_valid_domain(at + 1, strlen(at + 1), 1))
+			perr(p, "\"%s\": expected LOCAL@DOMAIN", v);
+		else
+			list_add(p, &cf->mailboxes, &cf->nmailboxes, v);
+	} else if (strcmp(kw, "maildir") == 0) {
+		if (once(p, K_MAILDIR, kw) == -1 || parse_template(p, v) == -1)
+			return;
+		if (buf_copy(cf->maildir, sizeof cf->maildir, v) == -1)
+			perr(p, "maildir: template too long");
+	} else if (strcmp(kw, "max_message_size") == 0) {
+		if (once(p, K_MAXSIZE, kw) == 0 &&
+		    parse_number(p, v, 1, (long long)1 << 40, &n) == 0)
+			cf->max_message_size = (uint64_t)n;
+	} else if (strcmp(kw, "user") == 0) {
+		if (once(p, K_USER, kw) == -1)
+			return;
+		if (buf_copy(cf->user, sizeof cf->user, v) == -1 || strchr(v, ' '))
+			perr(p, "\"%s\": not a user name", v);
+	} else if (strcmp(kw, "bare_newline") == 0) {
+		if (once(p, K_BARENL, kw) == -1)
+			return;
+		if (strcmp(v, "reject") == 0)
+			cf->bare_newline = BARE_NEWLINE_REJECT;
+		else if (strcmp(v, "keep") == 0)
+			cf->bare_newline = BARE_NEWLINE_KEEP;
+		else
+			perr(p, "\"%s\": expected reject or keep", v);
+	} else if (strcmp(kw, "recipient_delimiter") == 0) {
+		if (once(p, K_DELIM, kw) == -1)
+			return;
+		if (strlen(v) != 1 || strchr("+-_=.", v[0]) == NULL)
+			perr(p, "\"%s\": expected one of + - _ = .", v);
+		else
+			cf->recipient_delimiter = v[0];
+	} else if (strcmp(kw, "fsync") == 0) {
+		if (once(p, K_FSYNC, kw) == 0)
+			parse_yesno(p, v, &cf->fsync);
+	} else if (strcmp(kw, "proxy_from") == 0) {
+		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
+			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);
+		else if (config_parse_cidr(v, &cf->proxy_from[cf->nproxy_from]) == -1)
+			perr(p, "\"%s\": expected ADDRESS or ADDRESS/BITS", v);
+		else
+			cf->nproxy_from++;
+	} else
+		perr(p, "unknown keyword \"%s\"", kw);
+}
+
+int
+config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
+{
+	struct parse_ctx p;
+	char		 line[CONFIG_LINE_MAX + 2];
+
+	memset(&p, 0, sizeof p);
+	p.fname = fname;
+	p.err = err;
+	memset(cf, 0, sizeof *cf);
+	buf_copy(cf->file, sizeof cf->file, fname);
+	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
+	cf->max_recipients = DEF_MAX_RECIPIENTS;
+	cf->max_clients = DEF_MAX_CLIENTS;
+	cf->max_clients_per_ip = DEF_MAX_CLIENTS_PER_IP;
+	cf->max_errors = DEF_MAX_ERRORS;
+	cf->timeout = DEF_TIMEOUT;
+	cf->transaction_timeout = DEF_TRANSACTION_TIMEOUT;
+	cf->bare_newline = BARE_NEWLINE_REJECT;
+	cf->fsync = 1;
+
+	while (fgets(line, sizeof line, fp) != NULL) {
+		size_t	 len = strlen(line);
+		char	*kw, *v, *end;
+
+		p.line++;
+		if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
+			int c;
+			perr(&p, "line too long (at most %d characters)", CONFIG_LINE_MAX);
+			while ((c = fgetc(fp)) != EOF && c != '\n')
+				;
+			continue;
+		}
+		if (memchr(line, '\0', len) != NULL || strlen(line) != len) {
+			perr(&p, "NUL byte in line");
+			continue;
+		}
+		if ((end = strchr(line, '#')) != NULL)
+			*end = '\0';
+		len = strlen(line);
+		while (len > 0 && strchr(" \t\r\n", line[len - 1]))
+			line[--len] = '\0';
+		kw = line + strspn(line, " \t");
+		if (*kw == '\0')
+			continue;
+		v = kw + strcspn(kw, " \t");
+		if (*v != '\0') {
+			*v++ = '\0';
+			v += strspn(v, " \t");
+		}
+		for (end = v; *end; end++)
+			if (*end == '\t')
+				*end = ' ';
+		config_directive(&p, cf, kw, v);
+	}
+	if (ferror(fp))
+		perr(&p, "read error");
+
+	/* Whole-file checks, reported at the last line. */
+	if (cf->nlisten == 0)
+		perr(&p, "no listen line");
+	if (cf->ndomains == 0)
+		perr(&p, "no domain line: nothing would be accepted");
+	if (cf->maildir[0] == '\0')
+		perr(&p, "no maildir line");
+	for (int i = 0; i < cf->nmailboxes; i++) {
+		const char *d = strrchr(cf->mailboxes[i], '@') + 1;
+		if (!config_has_domain(cf, d))
+			perr(&p, "mailbox %s: domain %s has no domain line",
+			    cf->mailboxes[i], d);
+	}
+	if (cf->data_timeout == 0)
+		cf->data_timeout = cf->timeout;
+	return p.errors ? -1 : 0;
+}
+
+struct config *
+config_load(const char *path, FILE *err)
+{
+	struct config	*cf;
+	FILE		*fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(err, "%s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if ((cf = malloc(sizeof *cf)) == NULL) {
+		fclose(fp);
+		fprintf(err, "%s: out of memory\n", path);
+		return NULL;
+	}
+	if (config_parse(fp, path, cf, err) == -1) {
+		fclose(fp);
+		config_free(cf);
+		return NULL;
+	}
+	fclose(fp);
+	return cf;
+}
+
+void
+config_free(struct config *cf)
+{
+	int	i;
+
+	if (cf == NULL)
+		return;
+	for (i = 0; i < cf->ndomains; i++)
+		free(cf->domains[i]);
+	for (i = 0; i < cf->nmailboxes; i++)
+		free(cf->mailboxes[i]);
+	free(cf->domains);
+	free(cf->mailboxes);
+	free(cf);
+}
+
+int
+config_has_domain(const struct config *cf, const char *domain)
+{
+	for (int i = 0; i < cf->ndomains; i++)
+		if (strcasecmp(cf->domains[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_domain_restricted(const struct config *cf, const char *domain)
+{
+	for (int i = 0; i < cf->nmailboxes; i++) {
+		const char *d = strrchr(cf->mailboxes[i], '@') + 1;
+		if (strcasecmp(d, domain) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+config_has_mailbox(const struct config *cf, const char *local, const char *domain)
+{
+	size_t	ll = strlen(local);
+
+	for (int i = 0; i < cf->nmailboxes; i++) {
+		const char *m = cf->mailboxes[i];
+		if (strncmp(m, local, ll) == 0 && m[ll] == '@' &&
+		    strcasecmp(m + ll + 1, domain) == 0)
+			return 1;
+	}
+	return 0;
+}

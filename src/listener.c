@@ -1,0 +1,481 @@
+/*
+ * listener.c - listening sockets, the accept loop, one thread per client.
+ * Owns: the sockets, max_clients and max_clients_per_ip counting, the
+ * config in force and its reference counts, the wake pipe that tells
+ * sessions to stop, and the one reply sent outside a session (421 when
+ * full).
+ * Threads: the accept loop runs on its own thread; every shared field
+ * below is guarded by lk.mu.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+
+#define LISTEN_BACKLOG		4096
+#define LISTEN_FD_MAX		(CONFIG_LISTEN_MAX * 2)
+#define IPTABLE_BUCKETS		4096
+/* Threads keep their buffers in struct session; 256 KiB is room to spare. */
+#define CLIENT_STACK_SIZE	(256 * 1024)
+#define SD_LISTEN_FDS_START	3
+
+struct ipcount {
+	struct ipcount	*next;
+	int		 family;
+	unsigned char	 addr[16];
+	int		 count;
+};
+
+struct client {
+	int			 fd;
+	int			 proxy;
+	struct sockaddr_storage	 peer;
+	struct config		*cf;
+	struct ipcount		*ip;
+};
+
+static struct {
+	int		 fds[LISTEN_FD_MAX];
+	int		 proxy[LISTEN_FD_MAX];
+	char		 names[LISTEN_FD_MAX][80];
+	int		 nfds;
+	int		 wake[2];	/* readable once stopping */
+	pthread_t	 thread;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 idle;		/* signalled when active drops */
+	struct config	*cf;		/* in force for new sessions */
+	int		 active;
+	int		 stopping;
+	struct ipcount	*iptable[IPTABLE_BUCKETS];
+} lk = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+	.wake = { -1, -1 },
+};
+
+/* config_release - drop one reference; free a replaced config at zero. */
+static void
+config_release(struct config *cf)
+{
+	if (--cf->refs == 0 && cf != lk.cf)
+		config_free(cf);
+}
+
+/* peer_key - the address bytes a per-IP count is kept under. */
+static int
+peer_key(const struct sockaddr_storage *ss, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(addr, &s6->sin6_addr.s6_addr[12], 4);
+			return AF_INET;
+		}
+		memcpy(addr, &s6->sin6_addr, 16);
+		return AF_INET6;
+	}
+	return AF_UNSPEC;
+}
+
+static unsigned
+ip_hash(int family, const unsigned char *a)
+{
+	unsigned h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ a[i]) * 16777619u;
+	return (h ^ (unsigned)family) % IPTABLE_BUCKETS;
+}
+
+/* ip_get - the count for an address, created at zero; under lk.mu. */
+static struct ipcount *
+ip_get(int family, const unsigned char *a)
+{
+	struct ipcount *e, **b = &lk.iptable[ip_hash(family, a)];
+
+	for (e = *b; e != NULL; e = e->next)
+		if (e->family == family && memcmp(e->addr, a, 16) == 0)
+			return e;
+	if ((e = calloc(1, sizeof *e)) == NULL)
+		return NULL;
+	e->family = family;
+	memcpy(e->addr, a, 16);
+	e->next = *b;
+	*b = e;
+	return e;
+}
+
+static void
+ip_put(struct ipcount *e)
+{
+	struct ipcount **p;
+
+	if (--e->count > 0)
+		return;
+	for (p = &lk.iptable[ip_hash(e->family, e->addr)]; *p != e; p = &(*p)->next)
+		;
+	*p = e->next;
+	free(e);
+}
+
+/* client_thread - one session, then give back its slot. */
+static void *
+client_thread(void *arg)
+{
+	struct client *c = arg;
+
+	session_run(c->fd, &c->peer, c->cf, lk.wake[0], c->proxy);
+	pthread_mutex_lock(&lk.mu);
+	lk.active--;
+	if (c->ip != NULL)
+		ip_put(c->ip);
+	config_release(c->cf);
+	pthread_cond_broadcast(&lk.idle);
+	pthread_mutex_unlock(&lk.mu);
+	free(c);
+	return NULL;
+}
+
+/* refuse - the one reply sent without a session: we are full. */
+static void
+refuse(int fd, const struct config *cf, const char *why)
+{
+	char	msg[512];
+	int	n;
+
+	n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s, try again later\r\n",
+	    cf->hostname, why);
+	if (n > 0)
+		(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* accept_one - take a connection from listening socket i. */
+static void
+accept_one(int i, pthread_attr_t *attr)
+{
+	struct client	*c;
+	struct config	*cf;
+	socklen_t	 len;
+	unsigned char	 key[16];
+	int		 fd, fam, err;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return;
+	len = sizeof c->peer;
+	fd = accept4(lk.fds[i], (struct sockaddr *)&c->peer, &len, SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("accept");
+			/* Out of descriptors: back off instead of spinning. */
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		free(c);
+		return;
+	}
+	c->fd = fd;
+	c->proxy = lk.proxy[i];
+	pthread_mutex_lock(&lk.mu);
+	cf = lk.cf;
+	if (lk.active >= cf->max_clients) {
+		pthread_mutex_unlock(&lk.mu);
+		log_info("refused connection: max_clients %d reached", cf->max_clients);
+		refuse(fd, cf, "Too many connections");
+		free(c);
+		return;
+	}
+	/* Behind a proxy the socket's peer is the balancer: count nothing. */
+	fam = peer_key(&c->peer, key);
+	if (cf->max_clients_per_ip > 0 && !c->proxy && fam != AF_UNSPEC) {
+		c->ip = ip_get(fam, key);
+		if (c->ip != NULL && c->ip->count >= cf->max_clients_per_ip) {
+			pthread_mutex_unlock(&lk.mu);
+			log_info("refused connection: max_clients_per_ip %d reached",
+			    cf->max_clients_per_ip);
+			refuse(fd, cf, "Too many connections from your address");
+			free(c);
+			return;
+		}
+		if (c->ip != NULL)
+			c->ip->count++;
+	}
+	lk.active++;
+	cf->refs++;
+	c->cf = cf;
+	pthread_mutex_unlock(&lk.mu);
+
+	pthread_t t;
+	if ((err = pthread_create(&t, attr, client_thread, c)) != 0) {
+		errno = err;
+		log_warn("pthread_create");
+		pthread_mutex_lock(&lk.mu);
+		lk.active--;
+		if (c->ip != NULL)
+			ip_put(c->ip);
+		config_release(cf);
+		pthread_mutex_unlock(&lk.mu);
+		refuse(fd, cf, "Out of resources");
+		free(c);
+	}
+}
+
+static void *
+accept_loop(void *arg)
+{
+	struct pollfd	 pfd[LISTEN_FD_MAX + 1];
+	pthread_attr_t	 attr;
+	int		 i;
+
+	(void)arg;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, CLIENT_STACK_SIZE);
+	for (i = 0; i < lk.nfds; i++) {
+		pfd[i].fd = lk.fds[i];
+		pfd[i].events = POLLIN;
+	}
+	pfd[lk.nfds].fd = lk.wake[0];
+	pfd[lk.nfds].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, (nfds_t)lk.nfds + 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			break;
+		}
+		if (pfd[lk.nfds].revents & POLLIN)
+			break;
+		for (i = 0; i < lk.nfds; i++)
+			if (pfd[i].revents & POLLIN)
+				accept_one(i, &attr);
+	}
+	pthread_attr_destroy(&attr);
+	for (i = 0; i < lk.nfds; i++)
+		close(lk.fds[i]);
+	return NULL;
+}
+
+/* bind_one - one socket for family/address/port; its fd or -1. */
+static int
+bind_one(int family, const char *host, uint16_t port, int v6only,
+    char *err, size_t errsz)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 len;
+	int		 fd, on = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		if (host != NULL && inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			goto badaddr;
+		len = sizeof *sin;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		if (host != NULL && inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			goto badaddr;
+		len = sizeof *sin6;
+	}
+	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		int e = errno;
+		snprintf(err, errsz, "cannot bind %s port %u: %s%s",
+		    host ? host : (family == AF_INET ? "0.0.0.0" : "::"), port,
+		    strerror(e), e == EACCES && port < 1024 ?
+		    " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" :
+		    e == EADDRINUSE ? " (another server is listening there)" : "");
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) == -1) {
+		snprintf(err, errsz, "listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+badaddr:
+	snprintf(err, errsz, "bad address %s", host);
+	return -1;
+}
+
+/* adopt_inherited - systemd socket activation (LISTEN_PID, LISTEN_FDS). */
+static int
+adopt_inherited(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	int	 n, i;
+
+	if (pid == NULL || nfds == NULL || atol(pid) != (long)getpid())
+		return 0;
+	n = atoi(nfds);
+	if (n <= 0 || n > LISTEN_FD_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char host[INET6_ADDRSTRLEN] = "?";
+		int port = 0;
+
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+			if (ss.ss_family == AF_INET) {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+				port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			} else if (ss.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+				port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			}
+		}
+		lk.fds[lk.nfds] = fd;
+		lk.proxy[lk.nfds] = 0;
+		snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%d (inherited)",
+		    ss.ss_family == AF_INET6 ? "[" : "", host,
+		    ss.ss_family == AF_INET6 ? "]" : "", port);
+		lk.nfds++;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return n;
+}
+
+int
+listener_bind(const struct config *cf, char *err, size_t errsz)
+{
+	int	i, fd;
+
+	if (adopt_inherited() > 0)
+		return 0;
+	for (i = 0; i < cf->nlisten; i++) {
+		const struct config_listen *l = &cf->listen[i];
+		int any = strcmp(l->host, "*") == 0;
+		int v6 = strchr(l->host, ':') != NULL;
+
+		if (any) {
+			/* One dual-stack socket; IPv4 alone if the host lacks IPv6. */
+			fd = bind_one(AF_INET6, NULL, l->port, 0, err, errsz);
+			if (fd == -1 && (errno == EAFNOSUPPORT || strstr(err, "socket:")))
+				fd = bind_one(AF_INET, NULL, l->port, 0, err, errsz);
+		} else
+			fd = bind_one(v6 ? AF_INET6 : AF_INET, l->host, l->port, 1, err, errsz);
+		if (fd == -1)
+			return -1;
+		lk.fds[lk.nfds] = fd;
+		lk.proxy[lk.nfds] = l->proxy;
+		snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%u%s",
+		    v6 ? "[" : "", l->host, v6 ? "]" : "", l->port,
+		    l->proxy ? " (PROXY protocol)" : "");
+		lk.nfds++;
+	}
+	return 0;
+}
+
+void
+listener_describe(char *buf, size_t size)
+{
+	size_t	len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < lk.nfds; i++)
+		buf_appendf(buf, size, &len, "%s%s", i ? ", " : "", lk.names[i]);
+}
+
+void
+listener_start(struct config *cf)
+{
+	int	err;
+
+	if (pipe2(lk.wake, O_CLOEXEC) == -1)
+		fatal("pipe");
+	lk.cf = cf;
+	cf->refs = 1;
+	if ((err = pthread_create(&lk.thread, NULL, accept_loop, NULL)) != 0) {
+		errno = err;
+		fatal("pthread_create");
+	}
+}
+
+void
+listener_reload(struct config *cf)
+{
+	struct config *old;
+
+	pthread_mutex_lock(&lk.mu);
+	old = lk.cf;
+	lk.cf = cf;
+	cf->refs++;
+	config_release(old);
+	pthread_mutex_unlock(&lk.mu);
+}
+
+const struct config *
+listener_current(void)
+{
+	return lk.cf;	/* only the main thread changes it */
+}
+
+int
+listener_stop(int grace)
+{
+	struct timespec	deadline;
+	int		left;
+
+	pthread_mutex_lock(&lk.mu);
+	lk.stopping = 1;
+	pthread_mutex_unlock(&lk.mu);
+	(void)!write(lk.wake[1], "x", 1);
+	pthread_join(lk.thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += grace;
+	pthread_mutex_lock(&lk.mu);
+	while (lk.active > 0 &&
+	    pthread_cond_timedwait(&lk.idle, &lk.mu, &deadline) != ETIMEDOUT)
+		;
+	left = lk.active;
+	pthread_mutex_unlock(&lk.mu);
+	return left;
+}
+
+void
+listener_status(void)
+{
+	int	active;
+
+	pthread_mutex_lock(&lk.mu);
+	active = lk.active;
+	pthread_mutex_unlock(&lk.mu);
+	log_info("status sessions_active=%d sessions_total=%lu messages_accepted=%lu "
+	    "messages_rejected=%lu bytes_received=%lu", active,
+	    atomic_load(&session_stats.sessions), atomic_load(&session_stats.accepted),
+	    atomic_load(&session_stats.rejected), atomic_load(&session_stats.bytes));
+}

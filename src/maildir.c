@@ -1,0 +1,372 @@
+/*
+ * maildir.c - where a recipient's copy goes and how it gets there.
+ * Owns: %u/%d template expansion, safe directory creation below the
+ * spool root, unique file names, the tmp/ -> new/ protocol, and the
+ * start-up sweep of stale tmp/ files.
+ * Not here: the message bytes (session.c writes them through f->fd).
+ *
+ * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
+ * close, link() it to new/NAME (link, not rename: it fails rather than
+ * replaces on a name clash and is atomic on NFS), fsync new/, then
+ * unlink tmp/NAME. NAME must be unique per delivery across hosts
+ * sharing the spool: seconds, microseconds, pid, a process-wide
+ * counter, random bits and the host name. Below the spool root every
+ * component is opened with O_NOFOLLOW, so a planted symlink is refused
+ * rather than followed out of the spool.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "maildir.h"
+#include "smtpd.h"
+
+#define MAILDIR_DIR_MODE	0700
+#define MAILDIR_FILE_MODE	0600
+#define MAILDIR_SWEEP_DEPTH	8
+
+static char		maildir_host[128] = "localhost";
+static atomic_uint	maildir_counter;
+
+int
+maildir_local_ok(const char *local)
+{
+	size_t	n = strlen(local);
+
+	if (n == 0 || n > SMTP_LOCALPART_MAX || local[0] == '.')
+		return 0;
+	for (; *local; local++) {
+		unsigned char c = (unsigned char)*local;
+		if (c < 0x20 || c == 0x7f || c == '/')
+			return 0;
+	}
+	return 1;
+}
+
+/* append_lower - copy s lower-cased into buf at *o. */
+static int
+append_lower(char *buf, size_t bufsz, size_t *o, const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		if (*o + 1 >= bufsz)
+			return -1;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		buf[(*o)++] = c;
+	}
+	return 0;
+}
+
+int
+maildir_expand(const char *tmpl, const char *local, const char *domain,
+    char *buf, size_t bufsz, const char **why)
+{
+	size_t	o = 0;
+
+	*why = "Bad template";
+	if (!maildir_local_ok(local)) {
+		*why = "Local part cannot name a mailbox";
+		return -1;
+	}
+	if (!maildir_local_ok(domain)) {
+		*why = "Domain cannot name a mailbox";
+		return -1;
+	}
+	for (; *tmpl; tmpl++) {
+		if (*tmpl != '%') {
+			if (o + 1 >= bufsz)
+				goto toolong;
+			buf[o++] = *tmpl;
+			continue;
+		}
+		tmpl++;
+		if (*tmpl == 'u') {
+			if (append_lower(buf, bufsz, &o, local) == -1)
+				goto toolong;
+		} else if (*tmpl == 'd') {
+			if (append_lower(buf, bufsz, &o, domain) == -1)
+				goto toolong;
+		} else if (*tmpl == '%') {
+			if (o + 1 >= bufsz)
+				goto toolong;
+			buf[o++] = '%';
+		} else
+			return -1;
+	}
+	buf[o] = '\0';
+	return 0;
+toolong:
+	*why = "Mailbox path too long";
+	return -1;
+}
+
+int
+maildir_root(const char *tmpl, char *buf, size_t bufsz)
+{
+	const char *pct = strchr(tmpl, '%');
+	size_t	n;
+
+	if (pct == NULL)
+		n = strlen(tmpl);
+	else {
+		n = (size_t)(pct - tmpl);
+		while (n > 0 && tmpl[n - 1] != '/')
+			n--;
+	}
+	while (n > 1 && tmpl[n - 1] == '/')
+		n--;
+	if (n + 1 > bufsz)
+		return -1;
+	memcpy(buf, tmpl, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+void
+maildir_set_host(const char *host)
+{
+	size_t	o = 0;
+
+	/* The maildir spec: encode '/' as \057 and ':' as \072. */
+	for (; *host && o + 5 < sizeof maildir_host; host++) {
+		if (*host == '/' || *host == ':') {
+			o += (size_t)snprintf(maildir_host + o,
+			    sizeof maildir_host - o, "\\%03o", *host);
+		} else
+			maildir_host[o++] = *host;
+	}
+	maildir_host[o] = '\0';
+}
+
+/* open_subdir - open (creating if needed) dir name below fd, no symlinks. */
+static int
+open_subdir(int fd, const char *name)
+{
+	int	d, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (d != -1 || errno != ENOENT)
+			return d;
+		if (mkdirat(fd, name, MAILDIR_DIR_MODE) == -1 && errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* unique_name - time.MusecPpidQcounterRrandom.host */
+static int
+unique_name(char *buf, size_t bufsz)
+{
+	struct timeval	tv;
+	unsigned	r = 0;
+	int		n;
+
+	gettimeofday(&tv, NULL);
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+		r = (unsigned)tv.tv_usec * 2654435761u;
+	n = snprintf(buf, bufsz, "%lld.M%06ldP%ldQ%uR%08x.%s",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+	    atomic_fetch_add(&maildir_counter, 1) + 1, r, maildir_host);
+	return (n < 0 || (size_t)n >= bufsz) ? -1 : 0;
+}
+
+int
+maildir_open(const char *root, const char *path, struct maildir_file *f)
+{
+	char	 rel[1024], *comp, *save = NULL;
+	size_t	 rl = strlen(root);
+	int	 fd, next, md, saved;
+
+	f->tmpdir = f->newdir = f->fd = -1;
+	f->linked = 0;
+	f->name[0] = '\0';
+	if (strncmp(path, root, rl) != 0 ||
+	    buf_copy(rel, sizeof rel, path + rl) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = open(rl ? root : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	for (comp = strtok_r(rel, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save)) {
+		next = open_subdir(fd, comp);
+		saved = errno;
+		close(fd);
+		if (next == -1) {
+			errno = saved;
+			return -1;
+		}
+		fd = next;
+	}
+	md = fd;
+	if ((f->tmpdir = open_subdir(md, "tmp")) == -1 ||
+	    (f->newdir = open_subdir(md, "new")) == -1 ||
+	    (fd = open_subdir(md, "cur")) == -1)
+		goto fail;
+	close(fd);
+	if (unique_name(f->name, sizeof f->name) == -1) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	f->fd = openat(f->tmpdir, f->name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
+	if (f->fd == -1)
+		goto fail;
+	close(md);
+	return 0;
+fail:
+	saved = errno;
+	close(md);
+	if (f->tmpdir != -1)
+		close(f->tmpdir);
+	if (f->newdir != -1)
+		close(f->newdir);
+	f->tmpdir = f->newdir = -1;
+	errno = saved;
+	return -1;
+}
+
+int
+maildir_sync(struct maildir_file *f, int do_fsync)
+{
+	int	rc = 0, saved = 0;
+
+	if (do_fsync && fsync(f->fd) == -1) {
+		rc = -1;
+		saved = errno;
+	}
+	if (close(f->fd) == -1 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	f->fd = -1;
+	errno = saved;
+	return rc;
+}
+
+int
+maildir_link(struct maildir_file *f, int do_fsync)
+{
+	if (linkat(f->tmpdir, f->name, f->newdir, f->name, 0) == -1)
+		return -1;
+	f->linked = 1;
+	if (do_fsync && fsync(f->newdir) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+maildir_close_dirs(struct maildir_file *f)
+{
+	if (f->tmpdir != -1)
+		close(f->tmpdir);
+	if (f->newdir != -1)
+		close(f->newdir);
+	f->tmpdir = f->newdir = -1;
+}
+
+void
+maildir_finish(struct maildir_file *f)
+{
+	(void)unlinkat(f->tmpdir, f->name, 0);
+	maildir_close_dirs(f);
+}
+
+void
+maildir_abort(struct maildir_file *f)
+{
+	if (f->fd != -1) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (f->tmpdir == -1)
+		return;
+	if (f->linked)
+		(void)unlinkat(f->newdir, f->name, 0);
+	(void)unlinkat(f->tmpdir, f->name, 0);
+	maildir_close_dirs(f);
+}
+
+/* stale_name - 1 if name is ours (our host) from a process now gone. */
+static int
+stale_name(const char *name)
+{
+	const char *p = strstr(name, ".M"), *dot;
+	char	*end;
+	long	 pid;
+
+	if (p == NULL || (p = strchr(p, 'P')) == NULL)
+		return 0;
+	pid = strtol(p + 1, &end, 10);
+	if (end == p + 1 || *end != 'Q' || pid <= 0)
+		return 0;
+	if ((dot = strchr(end, '.')) == NULL || strcmp(dot + 1, maildir_host) != 0)
+		return 0;
+	if (pid == (long)getpid())
+		return 0;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* sweep - walk dir (fd) to a bounded depth; clean each tmp/ found. */
+static int
+sweep(int fd, int depth)
+{
+	DIR		*dp;
+	struct dirent	*de;
+	int		 removed = 0, sub;
+
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.' &&
+		    (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
+			continue;
+		sub = openat(dirfd(dp), de->d_name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub == -1)
+			continue;
+		if (strcmp(de->d_name, "tmp") == 0) {
+			DIR *tp = fdopendir(sub);
+			struct dirent *te;
+			if (tp == NULL) {
+				close(sub);
+				continue;
+			}
+			while ((te = readdir(tp)) != NULL)
+				if (te->d_name[0] != '.' && stale_name(te->d_name) &&
+				    unlinkat(dirfd(tp), te->d_name, 0) == 0)
+					removed++;
+			closedir(tp);
+		} else if (depth < MAILDIR_SWEEP_DEPTH &&
+		    strcmp(de->d_name, "new") != 0 && strcmp(de->d_name, "cur") != 0)
+			removed += sweep(sub, depth + 1);
+		else
+			close(sub);
+	}
+	closedir(dp);
+	return removed;
+}
+
+int
+maildir_clean_stale(const char *root)
+{
+	int	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1)
+		return 0;
+	return sweep(fd, 0);
+}
