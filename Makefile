@@ -41,11 +41,13 @@ OBJS	 = $(SRCS:src/%.c=$(BUILD)/%.o)
 LIBOBJS	 = $(filter-out $(BUILD)/main.o,$(OBJS))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# A sanitized daemon lives in its own directory, never as ./smtpd.
+PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 
 .PHONY: all run check unit clean install uninstall fuzz bench
-all: smtpd
+all: $(PROG)
 
-smtpd: $(OBJS)
+$(PROG): $(OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
 
 $(BUILD)/%.o: src/%.c
@@ -59,8 +61,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBOBJS)
 unit: $(UNIT_BINS)
 
 # The test runner finds the unit binaries under $(BUILD)/tests.
-check: smtpd unit
-	SMTPD_BIN=./smtpd SMTPD_BUILD=$(BUILD) $(PYTHON) tests/run.py
+check: $(PROG) unit
+	SMTPD_BIN=./$(PROG) SMTPD_BUILD=$(BUILD) $(PYTHON) tests/run.py
 
 # make run: as root, the shipped config on port 25; otherwise (or with
 # PORT=n) a copy that listens on 127.0.0.1:PORT with a spool in ./run.

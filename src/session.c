@@ -820,6 +820,7 @@ cmd_data(struct session *s, char *args)
 	}
 	delivery_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	s->cmdline = "(end of DATA)";	/* the line buffer is about to be reused */
 	flush(s);
 	if (s->dead)
 		return -1;
@@ -878,6 +879,7 @@ cmd_bdat(struct session *s, char *args)
 		return -1;
 	}
 	last = sp != NULL;
+	s->cmdline = last ? "BDAT LAST" : "BDAT";
 	if (!(s->state & (S_RCPT | S_BDAT)))
 		seq = s->state == S_MAIL ? "No valid recipients" :
 		    s->state == S_CONNECTED ? "Send HELO/EHLO first" : "Need MAIL command";
