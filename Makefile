@@ -80,6 +80,37 @@ run: smtpd
 	    exec ./smtpd -d -f run/smtpd.conf; \
 	fi
 
+# make install PREFIX=/usr DESTDIR=/tmp/pkg; an existing smtpd.conf is kept.
+SPOOLDIR ?= /var/spool/smtpd
+install: smtpd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 smtpd $(DESTDIR)$(SBINDIR)/smtpd
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/smtpd.conf ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
+	else \
+	    echo "install -m 644 etc/smtpd.conf $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
+	    install -m 644 etc/smtpd.conf $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
+	fi
+	install -m 644 man/smtpd.8 $(DESTDIR)$(MANDIR)/man8/smtpd.8
+	install -m 644 man/smtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
+	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' \
+	    etc/smtpd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service
+	install -m 644 etc/smtpd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    id smtpd >/dev/null 2>&1 || useradd --system --no-create-home \
+	        --home-dir /nonexistent --shell /usr/sbin/nologin smtpd; \
+	    install -d -m 700 -o smtpd -g smtpd $(SPOOLDIR); \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtpd $(DESTDIR)$(MANDIR)/man8/smtpd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/smtpd.conf and the spool"
+
 clean:
 	rm -rf build build-* smtpd run fuzz-out
 
