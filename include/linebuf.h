@@ -17,14 +17,29 @@ enum linebuf_result {
 	LB_WAKE		/* the wake fd became readable: we are stopping */
 };
 
+/*
+ * An idle session holds only the small buffer, which is enough for a
+ * command line and a pipelined batch; a message body is read through a
+ * big buffer that exists only while DATA/BDAT runs (linebuf_bulk).
+ */
+#define LINEBUF_SMALL	1536
+#define LINEBUF_BULK	(64 * 1024)
+
 struct linebuf {
-	int	fd;
-	int	wakefd;		/* -1 = none */
-	size_t	off, len;	/* unread bytes are buf[off..len) */
-	char	buf[SESSION_INBUF_SIZE];
+	int	 fd;
+	int	 wakefd;	/* -1 = none */
+	size_t	 off, len;	/* unread bytes are buf[off..len) */
+	size_t	 cap;
+	char	*buf;		/* small, or the bulk buffer */
+	char	 small[LINEBUF_SMALL];
 };
 
 void	linebuf_init(struct linebuf *lb, int fd, int wakefd);
+/* linebuf_bulk - on: read through a big buffer (message bodies); off:
+ * back to the small one once the unread bytes fit. */
+void	linebuf_bulk(struct linebuf *lb, int on);
+/* linebuf_free - release the big buffer, if any. */
+void	linebuf_free(struct linebuf *lb);
 /* linebuf_pending - bytes read but not yet consumed. */
 size_t	linebuf_pending(const struct linebuf *lb);
 /* linebuf_has_line - 1 if a whole line is already buffered. */

@@ -21,10 +21,8 @@
 #define SMTP_PARAMLINE_MAX	1100
 #define SMTP_REPLY_MAX		512	/* 4.5.3.1.5 */
 
-/* Session input buffer: holds one command line plus pipelined ones. */
-#define SESSION_INBUF_SIZE	4096
 /* Session output buffer: replies queued for one flush (RFC 2920). */
-#define SESSION_OUTBUF_SIZE	4096
+#define SESSION_OUTBUF_SIZE	1024
 
 #define HOSTNAME_MAX		255
 

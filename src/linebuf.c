@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,41 @@ linebuf_init(struct linebuf *lb, int fd, int wakefd)
 {
 	lb->fd = fd;
 	lb->wakefd = wakefd;
+	lb->off = lb->len = 0;
+	lb->buf = lb->small;
+	lb->cap = sizeof lb->small;
+}
+
+void
+linebuf_bulk(struct linebuf *lb, int on)
+{
+	size_t	n = lb->len - lb->off;
+	char	*big;
+
+	if (on && lb->buf == lb->small) {
+		if ((big = malloc(LINEBUF_BULK)) == NULL)
+			return;		/* slower, not wrong */
+		memcpy(big, lb->buf + lb->off, n);
+		lb->buf = big;
+		lb->cap = LINEBUF_BULK;
+	} else if (!on && lb->buf != lb->small && n <= sizeof lb->small) {
+		memcpy(lb->small, lb->buf + lb->off, n);
+		free(lb->buf);
+		lb->buf = lb->small;
+		lb->cap = sizeof lb->small;
+	} else
+		return;
+	lb->off = 0;
+	lb->len = n;
+}
+
+void
+linebuf_free(struct linebuf *lb)
+{
+	if (lb->buf != lb->small)
+		free(lb->buf);
+	lb->buf = lb->small;
+	lb->cap = sizeof lb->small;
 	lb->off = lb->len = 0;
 }
 
@@ -72,8 +108,8 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 		lb->len -= lb->off;
 		lb->off = 0;
 	}
-	if (lb->len == sizeof lb->buf)
-		return LB_OK;	/* full: the caller must consume first */
+	if (lb->len == lb->cap)
+		return LB_OK;	/* full: the caller must consume first */	/* full: the caller must consume first */
 	pfd[0].fd = lb->fd;
 	pfd[0].events = POLLIN;
 	if (watch_wake && lb->wakefd != -1) {
@@ -100,7 +136,7 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 			return LB_TIMEOUT;
 		if (nfds == 2 && (pfd[1].revents & POLLIN) && !(pfd[0].revents & POLLIN))
 			return LB_WAKE;
-		n = read(lb->fd, lb->buf + lb->len, sizeof lb->buf - lb->len);
+		n = read(lb->fd, lb->buf + lb->len, lb->cap - lb->len);
 		if (n == -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

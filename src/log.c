@@ -17,6 +17,8 @@
 #include "log.h"
 
 #define LOG_LINE_MAX	2048
+/* Lines are built on the heap: a client thread's stack stays small. */
+#define LOG_FALLBACK	256
 
 static int	log_stderr = 1;
 static int	log_verbose;
@@ -30,51 +32,69 @@ log_init(int to_stderr, int verbose)
 		openlog("smtpd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-/* log_emit - escape, then write one whole line. */
+/* log_emit - format, escape, then write one whole line. */
 static void
 log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 {
-	char	raw[LOG_LINE_MAX], line[LOG_LINE_MAX];
-	char	ebuf[128];
-	size_t	i, o = 0;
-	int	n;
+	static const char hex[] = "0123456789abcdef";
+	char	 fallback[2 * LOG_FALLBACK], *raw, *line;
+	char	*mem = malloc(2 * LOG_LINE_MAX + 64);
+	size_t	 i, o = 0, rawsz, linesz;
 
-	n = vsnprintf(raw, sizeof raw, fmt, ap);
-	if (n < 0)
+	if (mem != NULL) {
+		raw = mem;
+		rawsz = LOG_LINE_MAX;
+		line = mem + rawsz;
+		linesz = LOG_LINE_MAX + 64;
+	} else {
+		raw = fallback;
+		rawsz = LOG_FALLBACK;
+		line = fallback + rawsz;
+		linesz = LOG_FALLBACK;
+	}
+	if (vsnprintf(raw, rawsz, fmt, ap) < 0) {
+		free(mem);
 		return;
+	}
 	if (with_errno) {
-		size_t len = strlen(raw);
+		char	ebuf[128];
+		size_t	len = strlen(raw);
 		/* GNU strerror_r may return a static string instead. */
 		const char *e = strerror_r(saved, ebuf, sizeof ebuf);
-		snprintf(raw + len, sizeof raw - len, ": %s", e);
+		snprintf(raw + len, rawsz - len, ": %s", e);
 	}
-	/* Client text may reach a log line: never let it add a line. */
-	for (i = 0; raw[i] != '\0' && o + 5 < sizeof line; i++) {
-		unsigned char c = (unsigned char)raw[i];
-		if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02x", c);
-		} else
-			line[o++] = (char)c;
-	}
-	line[o] = '\0';
-
 	if (log_stderr) {
-		char	out[LOG_LINE_MAX + 64];
 		struct timespec ts;
 		struct tm tm;
-		size_t	len;
+		int	n;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
-		len = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(out + len, sizeof out - len, ".%03ldZ smtpd: %s\n",
-		    ts.tv_nsec / 1000000, line);
-		if (n > 0) {
-			len += (size_t)n < sizeof out - len ? (size_t)n : sizeof out - len - 1;
-			(void)!write(STDERR_FILENO, out, len);
-		}
-	} else
+		o = strftime(line, linesz, "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(line + o, linesz - o, ".%03ldZ smtpd: ",
+		    ts.tv_nsec / 1000000);
+		if (n > 0)
+			o += (size_t)n;
+	}
+	/* Client text may reach a log line: never let it add a line. */
+	for (i = 0; raw[i] != '\0' && o + 6 < linesz; i++) {
+		unsigned char c = (unsigned char)raw[i];
+		if (c < 0x20 || c == 0x7f) {
+			line[o++] = '\\';
+			line[o++] = 'x';
+			line[o++] = hex[c >> 4];
+			line[o++] = hex[c & 15];
+		} else
+			line[o++] = (char)c;
+	}
+	if (log_stderr) {
+		line[o++] = '\n';
+		(void)!write(STDERR_FILENO, line, o);
+	} else {
+		line[o] = '\0';
 		syslog(pri, "%s", line);
+	}
+	free(mem);
 }
 
 #define LOG_BODY(pri, with_errno)		\

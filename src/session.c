@@ -45,6 +45,9 @@ enum sess_state {
 enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
 #define DSN_VALUE_MAX	500	/* RFC 3461: ORCPT and ENVID are bounded */
+/* Decoded body bytes per step; data_feed may emit 2 more than it reads. */
+#define SCRATCH_SIZE	(LINEBUF_BULK + 2)
+#define FALLBACK_SIZE	512	/* when SCRATCH_SIZE could not be had */
 
 struct rcpt {
 	char	 addr[SMTP_PATH_MAX + 1];	/* as the client wrote it */
@@ -66,6 +69,7 @@ struct txn {
 	struct delivery	 dlv;
 	struct data_decoder dec;
 	int		 started;		/* delivery_begin() done */
+	char		*scratch;		/* decoded body bytes */
 	int		 too_big;
 	char		 id[20];
 	struct timespec	 t0;
@@ -247,7 +251,9 @@ txn_reset(struct session *s)
 	free(tx->rcpts);
 	if (tx->started)
 		delivery_end(&tx->dlv);
+	free(tx->scratch);
 	memset(tx, 0, sizeof *tx);
+	linebuf_bulk(&s->lb, 0);
 	if (s->state & (S_MAIL | S_RCPT | S_BDAT))
 		s->state = S_HELO;
 }
@@ -679,6 +685,8 @@ delivery_start(struct session *s)
 	new_msgid(tx->id, sizeof tx->id);
 	data_init(&tx->dec, s->cf->bare_newline == BARE_NEWLINE_KEEP);
 	tx->started = 1;
+	linebuf_bulk(&s->lb, 1);
+	tx->scratch = malloc(SCRATCH_SIZE);
 	if (delivery_begin(&tx->dlv, tx->nrcpt, s->cf->fsync) == -1)
 		return;
 	rfc5322_date(date, sizeof date);
@@ -803,8 +811,8 @@ static int
 cmd_data(struct session *s, char *args)
 {
 	struct txn	*tx = &s->tx;
-	char		 out[SESSION_INBUF_SIZE + 2];
-	size_t		 olen, used;
+	char		 fallback[FALLBACK_SIZE], *out;
+	size_t		 olen, used, n, outcap;
 	enum data_result dr = DATA_MORE;
 	enum linebuf_result r;
 	time_t		 deadline = txn_deadline(s);
@@ -819,6 +827,8 @@ cmd_data(struct session *s, char *args)
 		return 0;
 	}
 	delivery_start(s);
+	out = tx->scratch ? tx->scratch : fallback;
+	outcap = tx->scratch ? SCRATCH_SIZE : sizeof fallback;
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	s->cmdline = "(end of DATA)";	/* the line buffer is about to be reused */
 	flush(s);
@@ -834,8 +844,10 @@ cmd_data(struct session *s, char *args)
 			}
 			continue;
 		}
-		dr = data_feed(&tx->dec, s->lb.buf + s->lb.off, linebuf_pending(&s->lb),
-		    out, &olen, &used);
+		n = linebuf_pending(&s->lb);
+		if (n > outcap - 2)
+			n = outcap - 2;
+		dr = data_feed(&tx->dec, s->lb.buf + s->lb.off, n, out, &olen, &used);
 		linebuf_consume(&s->lb, used);
 		if (tx->dec.size > s->cf->max_message_size)
 			tx->too_big = 1;
@@ -856,9 +868,9 @@ cmd_bdat(struct session *s, char *args)
 {
 	struct txn	*tx = &s->tx;
 	unsigned long long n;
-	char		 num[24], out[SESSION_INBUF_SIZE + 1];
+	char		 num[24], fallback[FALLBACK_SIZE], *out;
 	const char	*seq = NULL;
-	size_t		 take, olen;
+	size_t		 take, olen, outcap;
 	int		 last = 0;
 	time_t		 deadline = txn_deadline(s);
 	enum linebuf_result r;
@@ -887,6 +899,8 @@ cmd_bdat(struct session *s, char *args)
 		delivery_start(s);
 		s->state = S_BDAT;
 	}
+	out = tx->scratch ? tx->scratch : fallback;
+	outcap = tx->scratch ? SCRATCH_SIZE : sizeof fallback;
 	while (n > 0) {
 		if (linebuf_pending(&s->lb) == 0) {
 			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, deadline, 0);
@@ -901,6 +915,8 @@ cmd_bdat(struct session *s, char *args)
 		take = linebuf_pending(&s->lb);
 		if (take > n)
 			take = (size_t)n;
+		if (take > outcap - 1)
+			take = outcap - 1;
 		if (seq == NULL) {
 			if (tx->dec.size + take > s->cf->max_message_size)
 				tx->too_big = 1;
@@ -1133,6 +1149,7 @@ session_run(int fd, const struct sockaddr_storage *peer,
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
+	linebuf_free(&s->lb);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("session=%lu disconnect client=%s helo=%s messages=%u errors=%d "
 	    "reason=\"%s\" duration=%ldms", s->id, s->literal,
