@@ -779,6 +779,7 @@ finish_message(struct session *s)
 		atomic_fetch_add(&session_stats.accepted, 1);
 		atomic_fetch_add(&session_stats.bytes, tx->dec.size);
 		s->messages++;
+		s->errors = 0;	/* max_errors counts errors without a delivery */
 		txn_reset(s);
 		return;
 	}
