@@ -229,6 +229,33 @@ class TestSlowClients(DaemonCase):
         self.assertEqual(os.listdir(os.path.join(self.d.maildir_path('slow'), 'tmp')), [])
 
 
+class TestManySessions(DaemonCase):
+    """Thousands of sessions: the stop check catches leaks (LeakSanitizer
+    in the ASan build) and races (the TSan build)."""
+
+    def test_thousands_of_sessions(self):
+        n = 300 if sanitized() else 2000
+        for i in range(n):
+            c = RawClient(self.d.port)
+            c.cmd('EHLO ' + HELO)
+            if i % 50 == 0:
+                c.cmd('MAIL FROM:<a@x.test>')
+                c.cmd('RCPT TO:<many@example.org>')
+                c.cmd('DATA')
+                c.send(b'm\r\n.\r\n')
+                c.expect(250)
+            elif i % 7 == 0:
+                c.cmd('MAIL FROM:<a@x.test>')
+                c.cmd('RCPT TO:<many@example.org>')
+                c.cmd('DATA')
+                c.send(b'cut')
+                c.sock.close()
+                continue
+            c.cmd('QUIT')
+            c.sock.close()
+        self.assertEqual(len(read_new(self.d.maildir_path('many'))), (n + 49) // 50)
+
+
 class TestPerIpLimit(DaemonCase):
     extra = ('max_clients_per_ip 2',)
 
@@ -340,6 +367,25 @@ class TestSignals(DaemonCase):
         c.cmd('MAIL FROM:<a@x.test>')
         self.assertEqual(c.cmd('RCPT TO:<u@example.net>').code, 250)
         c.cmd('QUIT')
+
+    def test_sessions_in_flight_keep_their_config(self):
+        early = greet(self.d)            # started under the first config
+        with open(self.d.conf) as f:
+            good = f.read()
+        with open(self.d.conf, 'w') as f:
+            f.write(good.replace('domain example.org', 'domain example.com'))
+        self.d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while 'reloaded' not in self.d.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        early.cmd('MAIL FROM:<a@x.test>')
+        self.assertEqual(early.cmd('RCPT TO:<old@example.org>').code, 250)
+        late = greet(self.d)
+        late.cmd('MAIL FROM:<a@x.test>')
+        self.assertEqual(late.cmd('RCPT TO:<old@example.org>').code, 550)
+        self.assertEqual(late.cmd('RCPT TO:<new@example.com>').code, 250)
+        early.cmd('QUIT')
+        late.cmd('QUIT')
 
     def test_sigusr1_logs_status(self):
         c = greet(self.d)
