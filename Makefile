@@ -44,7 +44,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # A sanitized daemon lives in its own directory, never as ./smtpd.
 PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 
-.PHONY: all run check unit clean install uninstall fuzz bench
+.PHONY: all run check unit memcheck clean install uninstall fuzz bench
 all: $(PROG)
 
 $(PROG): $(OBJS)
@@ -63,6 +63,12 @@ unit: $(UNIT_BINS)
 # The test runner finds the unit binaries under $(BUILD)/tests.
 check: $(PROG) unit
 	SMTPD_BIN=./$(PROG) SMTPD_BUILD=$(BUILD) $(PYTHON) tests/run.py
+
+# The delivery, client, smuggling and PROXY tests with the daemon under
+# valgrind's memcheck (slow; timing tests are left to the sanitizer runs).
+memcheck: smtpd
+	SMTPD_BIN=tests/valgrind-smtpd.sh $(PYTHON) tests/run.py --integration-only \
+	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
 
 # make run: as root, the shipped config on port 25; otherwise (or with
 # PORT=n) a copy that listens on 127.0.0.1:PORT with a spool in ./run.
