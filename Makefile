@@ -16,7 +16,7 @@ MANDIR	?= $(PREFIX)/share/man
 DESTDIR	?=
 PYTHON	?= python3
 
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DSMTPD_CONF='"$(SYSCONFDIR)/smtpd.conf"'
+CPPFLAGS += -Iinclude -D_GNU_SOURCE
 ALL_CFLAGS = -std=c11 $(WARN) $(WERROR) $(CFLAGS) -pthread -MMD -MP
 
 SANITIZE ?=
@@ -44,7 +44,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # A sanitized daemon lives in its own directory, never as ./smtpd.
 PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 
-.PHONY: all run check unit memcheck clean install uninstall fuzz bench
+.PHONY: all run check unit memcheck clean install uninstall fuzz bench FORCE
 all: $(PROG)
 
 $(PROG): $(OBJS)
@@ -53,6 +53,15 @@ $(PROG): $(OBJS)
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# The default config path is compiled into main.o: rebuild it whenever
+# SYSCONFDIR (or PREFIX) changes, not only when main.c does.
+$(BUILD)/main.o: CPPFLAGS += -DSMTPD_CONF='"$(SYSCONFDIR)/smtpd.conf"'
+$(BUILD)/main.o: $(BUILD)/sysconfdir
+$(BUILD)/sysconfdir: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' > $@
+FORCE:
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBOBJS)
 	@mkdir -p $(BUILD)/tests
@@ -86,7 +95,8 @@ run: smtpd
 	    exec ./smtpd -d -f run/smtpd.conf; \
 	fi
 
-# make install PREFIX=/usr DESTDIR=/tmp/pkg; an existing smtpd.conf is kept.
+# make install PREFIX=/usr SYSCONFDIR=/etc DESTDIR=/tmp/pkg; an existing
+# smtpd.conf is kept.
 SPOOLDIR ?= /var/spool/smtpd
 install: smtpd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \

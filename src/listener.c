@@ -343,7 +343,15 @@ adopt_inherited(void)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof ss;
 		char host[INET6_ADDRSTRLEN] = "?";
-		int port = 0;
+		int port = 0, type = 0;
+		socklen_t tlen = sizeof type;
+
+		memset(&ss, 0, sizeof ss);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+		    type != SOCK_STREAM) {
+			log_warnx("inherited fd %d is not a stream socket: ignored", fd);
+			continue;
+		}
 
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -149,7 +149,12 @@ maildir_set_host(const char *host)
 	maildir_host[o] = '\0';
 }
 
-/* open_subdir - open (creating if needed) dir name below fd, no symlinks. */
+/*
+ * open_subdir - open (creating if needed) dir name below fd, no symlinks.
+ * A new directory is made durable at once (its parent synced), so the
+ * fsync of new/ before a 250 never leaves the mailbox itself at risk.
+ * Creation happens once per mailbox, so this costs nothing per message.
+ */
 static int
 open_subdir(int fd, const char *name)
 {
@@ -159,7 +164,10 @@ open_subdir(int fd, const char *name)
 		d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (d != -1 || errno != ENOENT)
 			return d;
-		if (mkdirat(fd, name, MAILDIR_DIR_MODE) == -1 && errno != EEXIST)
+		if (mkdirat(fd, name, MAILDIR_DIR_MODE) == -1) {
+			if (errno != EEXIST)
+				return -1;
+		} else if (fsync(fd) == -1)
 			return -1;
 	}
 	return -1;

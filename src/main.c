@@ -33,16 +33,21 @@
 #endif
 #define SHUTDOWN_GRACE	30	/* seconds for transactions in flight */
 
+/* The directory smtpd started in: relative paths are taken from it,
+ * also at a reload after detaching (when the process runs from "/"). */
+static char	startdir[PATH_MAX];
+static char	reloadpath[PATH_MAX];
+
 static void
 usage(FILE *fp)
 {
-	fprintf(fp, "usage: smtpd [-dhnV] [-f config] [-p pidfile]\n"
+	fprintf(fp, "usage: smtpd [-dhnvV] [-f config] [-p pidfile]\n"
 	    "  -d          stay in the foreground, log to stderr\n"
 	    "  -f config   configuration file (default %s)\n"
 	    "  -h          this help\n"
 	    "  -n          check the configuration and exit\n"
 	    "  -p pidfile  write the process id to pidfile\n"
-	    "  -v          verbose logging\n"
+	    "  -v          verbose logging (every command and reply)\n"
 	    "  -V          print the version and exit\n", SMTPD_CONF);
 }
 
@@ -51,14 +56,12 @@ usage(FILE *fp)
 static void
 absolute_template(struct config *cf)
 {
-	char	cwd[PATH_MAX], abs[sizeof cf->maildir];
+	char	abs[sizeof cf->maildir];
 	int	n;
 
 	if (cf->maildir[0] == '/')
 		return;
-	if (getcwd(cwd, sizeof cwd) == NULL)
-		fatal("getcwd");
-	n = snprintf(abs, sizeof abs, "%s/%s", cwd, cf->maildir);
+	n = snprintf(abs, sizeof abs, "%s/%s", startdir, cf->maildir);
 	if (n < 0 || (size_t)n >= sizeof abs)
 		fatalx("%s: maildir path too long", cf->file);
 	buf_copy(cf->maildir, sizeof cf->maildir, abs);
@@ -132,16 +135,33 @@ drop_privileges(const struct passwd *pw)
 		fatalx("privileges not dropped to %s", pw->pw_name);
 }
 
-static void
+/*
+ * detach - become a daemon. The first process waits on a pipe until the
+ * daemon says it is ready (pid file written, privileges dropped), so
+ * its exit status tells a supervisor whether the start succeeded.
+ * Returns the pipe's write end, for detach_done().
+ */
+static int
 detach(void)
 {
 	pid_t	pid;
-	int	fd;
+	int	fd, ready[2];
+	char	c;
 
+	if (pipe(ready) == -1)
+		fatal("pipe");
 	if ((pid = fork()) == -1)
 		fatal("fork");
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		ssize_t n;
+		close(ready[1]);
+		c = 0;
+		do
+			n = read(ready[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 'y' ? 0 : 1);
+	}
+	close(ready[0]);
 	if (setsid() == -1)
 		fatal("setsid");
 	if ((pid = fork()) == -1)
@@ -153,10 +173,29 @@ detach(void)
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
+		/* stderr stays until detach_done(): start-up errors still show. */
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
+	fcntl(ready[1], F_SETFD, FD_CLOEXEC);
+	return ready[1];
+}
+
+/* detach_done - tell the waiting parent that start-up succeeded. */
+static void
+detach_done(int fd)
+{
+	int	null;
+
+	if (fd == -1)
+		return;
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	(void)!write(fd, "y", 1);
+	close(fd);
 }
 
 static void
@@ -206,11 +245,18 @@ reload(const char *path)
 	}
 	free(msg);
 	finish_config(cf);
+	{
+		char root[PATH_MAX];
+		if (maildir_root(cf->maildir, root, sizeof root) == 0 && mkdirs(root) == -1)
+			log_warn("reload: cannot create spool %s", root);
+	}
 	if (cf->nlisten != old->nlisten ||
 	    memcmp(cf->listen, old->listen, sizeof cf->listen[0] * (size_t)cf->nlisten) != 0)
 		log_warnx("reload: listen changes take effect at restart");
 	if (strcmp(cf->user, old->user) != 0)
 		log_warnx("reload: user changes take effect at restart");
+	if (strcmp(cf->hostname, old->hostname) != 0)
+		log_warnx("reload: the hostname in maildir file names changes at restart");
 	listener_reload(cf);
 	log_info("reloaded %s", path);
 }
@@ -224,6 +270,7 @@ main(int argc, char *argv[])
 	sigset_t	 sigs;
 	char		 err[512], where[1024];
 	int		 ch, foreground = 0, checkonly = 0, verbose = 0, sig, left;
+	int		 readyfd = -1;
 
 	while ((ch = getopt(argc, argv, "df:hnp:vV")) != -1) {
 		switch (ch) {
@@ -242,6 +289,22 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_init(1, verbose);
+	if (getcwd(startdir, sizeof startdir) == NULL)
+		fatal("getcwd");
+	/* Reloads happen after detaching: keep an absolute path for them. */
+	if (conffile[0] != '/') {
+		int n = snprintf(reloadpath, sizeof reloadpath, "%s/%s", startdir, conffile);
+		if (n < 0 || (size_t)n >= sizeof reloadpath)
+			fatalx("%s: path too long", conffile);
+	} else if (buf_copy(reloadpath, sizeof reloadpath, conffile) == -1)
+		fatalx("%s: path too long", conffile);
+	if (pidfile != NULL && pidfile[0] != '/') {
+		static char abspid[PATH_MAX];
+		int n = snprintf(abspid, sizeof abspid, "%s/%s", startdir, pidfile);
+		if (n < 0 || (size_t)n >= sizeof abspid)
+			fatalx("%s: path too long", pidfile);
+		pidfile = abspid;
+	}
 	if ((cf = config_load(conffile, stderr)) == NULL)
 		return 1;
 	if (checkonly) {
@@ -253,10 +316,14 @@ main(int argc, char *argv[])
 	tzset();
 	umask(077);
 	if (cf->user[0] != '\0') {
-		if (geteuid() != 0)
-			log_warnx("user %s: not started as root, running as uid %ld",
-			    cf->user, (long)geteuid());
-		else if ((pw = getpwnam(cf->user)) == NULL)
+		pw = getpwnam(cf->user);
+		if (geteuid() != 0) {
+			/* Started as that user already (a systemd unit): fine. */
+			if (pw == NULL || pw->pw_uid != geteuid())
+				log_warnx("user %s: not started as root, running as uid %ld",
+				    cf->user, (long)geteuid());
+			pw = NULL;
+		} else if (pw == NULL)
 			fatalx("user %s: no such user (create it: useradd --system %s)",
 			    cf->user, cf->user);
 	} else if (geteuid() == 0)
@@ -265,22 +332,25 @@ main(int argc, char *argv[])
 	if (listener_bind(cf, err, sizeof err) == -1)
 		fatalx("%s", err);
 	prepare_spool(cf, pw);
-	if (pw != NULL)
-		drop_privileges(pw);
 	maildir_set_host(cf->hostname);
 	session_id_init();
 
 	listener_describe(where, sizeof where);
 	log_info("smtpd %s listening on %s", SMTPD_VERSION, where);
 	log_info("mail goes to %s", cf->maildir);
+	if (!foreground)
+		readyfd = detach();
+	/* Written while still privileged, so it may live in /run. */
+	if (pidfile != NULL)
+		write_pidfile(pidfile);
+	if (pw != NULL)
+		drop_privileges(pw);
 	if (!foreground) {
-		detach();
+		detach_done(readyfd);
 		log_init(0, verbose);
 		log_info("smtpd %s started, listening on %s, mail goes to %s",
 		    SMTPD_VERSION, where, cf->maildir);
 	}
-	if (pidfile != NULL)
-		write_pidfile(pidfile);
 	{
 		char root[PATH_MAX];
 		int n;
@@ -303,7 +373,7 @@ main(int argc, char *argv[])
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP)
-			reload(conffile);
+			reload(reloadpath);
 		else if (sig == SIGUSR1)
 			listener_status();
 		else
@@ -314,8 +384,8 @@ main(int argc, char *argv[])
 	if (left > 0)
 		log_warnx("%d session%s still running after %ds; exiting", left,
 		    left == 1 ? "" : "s", SHUTDOWN_GRACE);
-	if (pidfile != NULL)
-		unlink(pidfile);
+	if (pidfile != NULL && unlink(pidfile) == -1)
+		log_warn("cannot remove pid file %s", pidfile);
 	log_info("stopped");
 	return 0;
 }

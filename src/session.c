@@ -73,6 +73,7 @@ struct txn {
 	int		 too_big;
 	char		 id[20];
 	struct timespec	 t0;
+	time_t		 deadline;		/* end of the DATA/BDAT phase */
 };
 
 struct session {
@@ -188,6 +189,7 @@ reply_line(struct session *s, int code, int more, const char *esc,
 	n += m;
 	if ((size_t)n > sizeof line - 3)
 		n = (int)sizeof line - 3;
+	log_debug("session=%lu >>> %.*s", s->id, n, line);
 	line[n++] = '\r';
 	line[n++] = '\n';
 	if (s->outlen + (size_t)n > sizeof s->out)
@@ -278,6 +280,7 @@ session_command(struct session *s, char *line)
 	char	*args = NULL;
 
 	s->cmdline = line;
+	log_debug("session=%lu <<< %s", s->id, line);
 	for (c = commands; c->verb != NULL; c++)
 		if (is_verb(line, c->verb, &args))
 			break;
@@ -682,6 +685,7 @@ delivery_start(struct session *s)
 	int		 i, n;
 
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
+	tx->deadline = linebuf_now() + s->cf->transaction_timeout;
 	new_msgid(tx->id, sizeof tx->id);
 	data_init(&tx->dec, s->cf->bare_newline == BARE_NEWLINE_KEEP);
 	tx->started = 1;
@@ -787,13 +791,6 @@ finish_message(struct session *s)
 	txn_reset(s);
 }
 
-/* deadline - the end of the whole DATA/BDAT phase (slow-drip bound). */
-static time_t
-txn_deadline(struct session *s)
-{
-	return linebuf_now() + s->cf->transaction_timeout;
-}
-
 /* lb_failed - note why reading stopped; always returns -1. */
 static int
 lb_failed(struct session *s, enum linebuf_result r)
@@ -816,7 +813,6 @@ cmd_data(struct session *s, char *args)
 	size_t		 olen, used, n, outcap;
 	enum data_result dr = DATA_MORE;
 	enum linebuf_result r;
-	time_t		 deadline = txn_deadline(s);
 
 	if (*args != '\0') {
 		reply(s, 501, "5.5.4", "Syntax: DATA");
@@ -837,7 +833,7 @@ cmd_data(struct session *s, char *args)
 		return -1;
 	while (dr == DATA_MORE) {
 		if (linebuf_pending(&s->lb) == 0) {
-			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, deadline, 0);
+			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, tx->deadline, 0);
 			if (r != LB_OK) {
 				log_message(s, 0, r == LB_TIMEOUT ? "timeout" : "disconnected");
 				txn_reset(s);
@@ -873,7 +869,7 @@ cmd_bdat(struct session *s, char *args)
 	const char	*seq = NULL;
 	size_t		 take, olen, outcap;
 	int		 last = 0;
-	time_t		 deadline = txn_deadline(s);
+	time_t		 deadline;
 	enum linebuf_result r;
 	char		*sp = strchr(args, ' ');
 	size_t		 nl = sp ? (size_t)(sp - args) : strlen(args);
@@ -902,6 +898,10 @@ cmd_bdat(struct session *s, char *args)
 	}
 	out = tx->scratch ? tx->scratch : fallback;
 	outcap = tx->scratch ? SCRATCH_SIZE : sizeof fallback;
+	/* All chunks of one message share one deadline; a refused chunk
+	 * gets its own, as it belongs to no transaction. */
+	deadline = seq == NULL ? tx->deadline :
+	    linebuf_now() + s->cf->transaction_timeout;
 	while (n > 0) {
 		if (linebuf_pending(&s->lb) == 0) {
 			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, deadline, 0);
