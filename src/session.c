@@ -1090,9 +1090,10 @@ session_loop(struct session *s)
 		} else if (r != LB_OK) {
 			lb_failed(s, r);
 			break;
-		} else if (memchr(line, '\0', len) != NULL) {
+		} else if (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) != NULL) {
+			/* RFC 5321 2.3.8: CR only as part of the line's CRLF. */
 			s->cmdline = NULL;
-			reply(s, 500, "5.5.2", "NUL byte in command");
+			reply(s, 500, "5.5.2", "NUL or bare CR in command");
 		} else if (len + 2 > SMTP_CMDLINE_MAX &&
 		    strncasecmp(line, "MAIL ", 5) != 0 && strncasecmp(line, "RCPT ", 5) != 0) {
 			/* 4.5.3.1.4; MAIL and RCPT may carry parameters. */

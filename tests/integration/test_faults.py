@@ -137,6 +137,10 @@ class TestBadInputStaysInside(DaemonCase):
     def test_crlf_in_helo_and_params_forges_nothing(self):
         c = RawClient(self.d.port)
         c.send(b'EHLO evil\rX-Forged: yes\r\n')
+        self.assertEqual(c.read_reply().code, 500)
+        c.send(b'NOOP a\rinjected\r\n')
+        self.assertEqual(c.read_reply().code, 500)
+        c.send(b'EHLO evil\x01x\r\n')
         self.assertEqual(c.read_reply().code, 501)
         c.cmd('EHLO ' + HELO)
         c.send(b'MAIL FROM:<a@x.test> ENVID=a\rX-Forged:yes\r\n')
