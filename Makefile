@@ -79,6 +79,10 @@ memcheck: smtpd
 	SMTPD_BIN=tests/valgrind-smtpd.sh $(PYTHON) tests/run.py --integration-only \
 	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
 
+# Throughput, latency, CPU and memory figures (prints; never fails on timing).
+bench: smtpd
+	sh tests/bench/bench.sh
+
 # make run: as root, the shipped config on port 25; otherwise (or with
 # PORT=n) a copy that listens on 127.0.0.1:PORT with a spool in ./run.
 PORT ?=

@@ -1,0 +1,414 @@
+#!/bin/sh
+# bench.sh - smtpd benchmark, run by `make bench` (from the repository root).
+#
+# Builds tests/bench/{smtpload,fsprobe}.c into build/bench/, starts ./smtpd
+# on a free 127.0.0.1 port with a throw-away spool, and prints:
+#   - the disk floor for durable maildir files (fsprobe, 1 and 20 threads,
+#     with and without fsync)
+#   - messages/s for 4 KiB messages at concurrency 1, 20 and 100, with one
+#     message per connection and with 100 per connection, with and without
+#     pipelining; 1 MiB messages at concurrency 20
+#   - p50/p99 latency at concurrency 1, server CPU seconds per 10,000 messages
+#   - server RSS with 0, 1000 and 10000 idle connections, and whether one
+#     more client is served meanwhile; the time for a burst of 1000 connects
+#   - 4 KiB throughput (conc 1, 20, 100; 1 and 100 msgs/conn pipelined)
+#     against a daemon with "fsync no"
+# Throughput figures are also given as a ratio to the fsync floor.
+#
+# It never fails on a timing: the exit status is non-zero only when the
+# daemon does not start (or dies), or messages fail (including the one
+# extra client while idle connections are held, and idle or burst
+# connections the daemon refuses or drops).
+#
+# Environment:
+#   BENCH_SCALE=1        multiplies every message count (0.1 for a quick look)
+#   BENCH_MAX_SECS=15    each load run stops starting messages after this
+#   BENCH_PROBE_SECS=3   seconds per fsprobe run
+#   BENCH_IDLE="1000 10000"  idle connection counts for the memory figures
+#   BENCH_BURST=1000     connections in the burst
+#   BENCH_DIR=$TMPDIR    where the temporary spool goes (its disk is measured)
+#   SMTPD=./smtpd  CC=cc
+# The raw smtpload/fsprobe lines are kept in build/bench/results.txt.
+
+set -u
+
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$(pwd)
+SMTPD=${SMTPD:-./smtpd}
+CC=${CC:-cc}
+SCALE=${BENCH_SCALE:-1}
+MAXSECS=${BENCH_MAX_SECS:-15}
+PROBE_SECS=${BENCH_PROBE_SECS:-3}
+IDLE_COUNTS=${BENCH_IDLE:-1000 10000}
+BURST=${BENCH_BURST:-1000}
+OUT=build/bench
+BENCH_T0=$(date +%s)
+
+die() {
+	echo "bench: $*" >&2
+	exit 2
+}
+
+[ -x "$SMTPD" ] || die "$SMTPD not found: run make first"
+mkdir -p "$OUT" || die "cannot create $OUT"
+for tool in smtpload fsprobe; do
+	$CC -std=c11 -Wall -Wextra -Werror -O2 -pthread -D_GNU_SOURCE \
+	    -o "$OUT/$tool" "tests/bench/$tool.c" || die "cannot build $tool"
+done
+LOAD=$ROOT/$OUT/smtpload
+PROBE=$ROOT/$OUT/fsprobe
+RESULTS=$ROOT/$OUT/results.txt
+: > "$RESULTS"
+
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/smtpd-bench.XXXXXX") ||
+	die "cannot create a temporary directory"
+SPID=
+IDLEPID=
+FAILED=0
+
+cleanup() {
+	[ -n "$IDLEPID" ] && kill "$IDLEPID" 2>/dev/null
+	if [ -n "$SPID" ]; then
+		kill "$SPID" 2>/dev/null
+		wait "$SPID" 2>/dev/null
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ---------------------------------------------------------------- helpers
+
+# kv LINE KEY - the value of KEY=... in a key=value line.
+kv() {
+	printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+# ratio A B - A/B with two decimals, "-" when B is zero or missing.
+ratio() {
+	case "$1$2" in *[!0-9.]*|'') printf -- -; return ;; esac
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) printf "-"; else printf "%.2f", a / b }'
+}
+
+# scaled N - N times BENCH_SCALE, at least 1.
+scaled() {
+	awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); print (v < 1 ? 1 : v) }'
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+	    awk -v s="$$" 'BEGIN { srand(s); print 20000 + int(rand() * 20000) }'
+}
+
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$SPID/status" 2>/dev/null
+}
+
+threads_of() {
+	awk '/^Threads:/ { print $2 }' "/proc/$SPID/status" 2>/dev/null
+}
+
+alive() {
+	[ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null
+}
+
+# daemon_dead - the daemon is gone: say so with its last words, and stop.
+daemon_dead() {
+	echo
+	echo "bench: FAILURE: smtpd (pid $SPID) is no longer running ($1)" >&2
+	wait "$SPID" 2>/dev/null
+	echo "bench: its exit status: $?; last lines of its log:" >&2
+	tail -n 15 "$WORK/smtpd.log" >&2
+	SPID=
+	exit 1
+}
+
+# start_daemon FSYNC - a fresh spool and daemon; sets SPID, PORT, SPOOL.
+start_daemon() {
+	stop_daemon
+	SPOOL=$WORK/spool-$1
+	rm -rf "$SPOOL"
+	mkdir -p "$SPOOL"
+	for _ in 1 2 3 4 5; do
+		PORT=$(free_port)
+		cat > "$WORK/smtpd.conf" <<EOF
+listen 127.0.0.1:$PORT
+hostname bench.test
+domain example.org
+maildir $SPOOL/%d/%u
+max_clients 20000
+fsync $1
+timeout 300
+EOF
+		"$SMTPD" -d -f "$WORK/smtpd.conf" > "$WORK/smtpd.log" 2>&1 &
+		SPID=$!
+		i=0
+		while [ $i -lt 50 ]; do
+			if ! kill -0 "$SPID" 2>/dev/null; then
+				wait "$SPID" 2>/dev/null
+				SPID=
+				break
+			fi
+			if "$LOAD" -p "$PORT" -M burst -N 1 -t 2 -e 0 >/dev/null 2>&1; then
+				return 0
+			fi
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ -n "$SPID" ]; then
+			kill "$SPID" 2>/dev/null
+			wait "$SPID" 2>/dev/null
+			SPID=
+		fi
+		grep -q "cannot bind" "$WORK/smtpd.log" || break
+	done
+	echo "bench: FAILURE: smtpd did not start; its log:" >&2
+	cat "$WORK/smtpd.log" >&2
+	exit 1
+}
+
+stop_daemon() {
+	if [ -n "$SPID" ]; then
+		kill "$SPID" 2>/dev/null
+		wait "$SPID" 2>/dev/null
+		SPID=
+	fi
+}
+
+# load NAME ARGS... - one smtpload run against the daemon; the result
+# line in LINE. Failed messages or errors mark the bench as failed.
+load() {
+	name=$1
+	shift
+	LINE=$("$LOAD" -p "$PORT" -C "$SPID" -d "$MAXSECS" "$@" 2>"$WORK/load.err")
+	echo "$name fsync=$FS $LINE" >> "$RESULTS"
+	if [ -z "$LINE" ] || [ "$(kv "$LINE" fail)" != 0 ] || [ "$(kv "$LINE" errs)" != 0 ]; then
+		FAILED=1
+		echo "  !! $name: messages failed: ${LINE:-no result}" >&2
+		sed 's/^/  !! /' "$WORK/load.err" >&2
+	fi
+	alive || daemon_dead "after $name"
+	# Keep the maildir small between runs (the directories stay).
+	find "$SPOOL" -type f -delete 2>/dev/null
+}
+
+# row CONC PERCONN PIPE FLOOR [FLOOR2] - a table row from LINE; the
+# ratio of msgs/s to FLOOR (and to FLOOR2).
+row() {
+	r=$(kv "$LINE" rate)
+	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s %8s' "$1" "$2" "$3" \
+	    "$(kv "$LINE" ok)" "$r" "$(kv "$LINE" MBps)" "$(kv "$LINE" p50_ms)" \
+	    "$(kv "$LINE" p99_ms)" "$(kv "$LINE" cpu_per_10k)" "$(ratio "$r" "$4")"
+	[ $# -ge 5 ] && printf ' %10s' "$(ratio "$r" "$5")"
+	echo
+}
+
+# table_head [SECOND-RATIO-TITLE]
+table_head() {
+	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s %8s' conc msgs/conn pipe \
+	    msgs msgs/s MB/s p50_ms p99_ms cpu/10k "x floor"
+	[ $# -ge 1 ] && printf ' %10s' "$1"
+	echo
+}
+
+# throughput FLOOR1 FLOOR20 - the 4 KiB matrix; FLOORn: files/s at n threads.
+throughput() {
+	table_head
+	for conc in 1 20 100; do
+		floor=$2
+		[ $conc = 1 ] && floor=$1
+		n1=$(scaled "$([ $conc = 1 ] && echo 2000 || echo 10000)")
+		n100=$(scaled 10000)
+		load "c$conc-m1" -c $conc -n "$n1" -s 4096 -m 1
+		row $conc 1 no "$floor"
+		[ $conc = 1 ] && C1_LINE=$LINE
+		[ $conc = 20 ] && C20_M1=$LINE
+		load "c$conc-m100" -c $conc -n "$n100" -s 4096 -m 100
+		row $conc 100 no "$floor"
+		[ $conc = 1 ] && C1_M100=$LINE
+		load "c$conc-m100-pipe" -c $conc -n "$n100" -s 4096 -m 100 -P
+		row $conc 100 yes "$floor"
+		[ $conc = 1 ] && C1_M100P=$LINE
+		[ $conc = 20 ] && C20_M100P=$LINE
+	done
+}
+
+# ------------------------------------------------------------------- run
+
+echo "smtpd benchmark: $(nproc 2>/dev/null || echo '?') CPUs, spool in $WORK" \
+    "($(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')), BENCH_SCALE=$SCALE," \
+    "runs capped at ${MAXSECS}s"
+echo
+
+echo "Disk floor (fsprobe, ${PROBE_SECS}s each): create tmp/NAME, write 4 KiB, fsync," \
+    "close, rename to new/, fsync new/"
+printf '  %7s %6s %9s %9s %8s\n' threads fsync files/s ms/file p99_ms
+# probe THREADS yes|no - one fsprobe run; the result line in L.
+probe() {
+	if [ "$2" = yes ]; then
+		L=$("$PROBE" -D "$WORK/probe" -t "$1" -s "$PROBE_SECS")
+	else
+		L=$("$PROBE" -D "$WORK/probe" -t "$1" -s "$PROBE_SECS" --no-fsync)
+	fi || echo "  !! fsprobe failed" >&2
+	echo "fsprobe $L" >> "$RESULTS"
+	printf '  %7s %6s %9s %9s %8s\n' "$1" "$2" "$(kv "$L" rate)" \
+	    "$(kv "$L" per_file_ms)" "$(kv "$L" p99_ms)"
+}
+probe 1 yes
+FLOOR_1_yes=$(kv "$L" rate)
+FLOORMS_1_yes=$(kv "$L" per_file_ms)
+probe 20 yes
+FLOOR_20_yes=$(kv "$L" rate)
+probe 1 no
+FLOOR_1_no=$(kv "$L" rate)
+probe 20 no
+FLOOR_20_no=$(kv "$L" rate)
+rm -rf "$WORK/probe"
+echo
+
+# --- fsync yes
+FS=yes
+start_daemon yes
+echo "Throughput, 4 KiB messages, fsync yes"
+echo "  (x floor: msgs/s over the fsync floor at 1 thread for conc 1, at 20 threads"
+echo "  otherwise; MB = 10^6 bytes; cpu/10k: server CPU seconds per 10,000 messages)"
+throughput "$FLOOR_1_yes" "$FLOOR_20_yes"
+echo
+
+echo "1 MiB messages, concurrency 20, fsync yes (no floor ratio: the 4 KiB floor does not apply)"
+table_head
+load c20-1MiB -c 20 -n "$(scaled 400)" -s 1048576 -m 1
+row 20 1 no ""
+BIG=$LINE
+load c20-1MiB-m100-pipe -c 20 -n "$(scaled 400)" -s 1048576 -m 100 -P
+row 20 100 yes ""
+echo
+
+echo "Latency at concurrency 1, fsync yes (x floor: over one durable file at 1 thread," \
+    "$FLOORMS_1_yes ms)"
+printf '  %-34s %8s %8s %8s %8s\n' run p50_ms p99_ms "p50 x" "p99 x"
+# latency TITLE LINE
+latency() {
+	printf '  %-34s %8s %8s %8s %8s\n' "$1" "$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)" \
+	    "$(ratio "$(kv "$2" p50_ms)" "$FLOORMS_1_yes")" \
+	    "$(ratio "$(kv "$2" p99_ms)" "$FLOORMS_1_yes")"
+}
+latency "1 msg/conn, connect..QUIT" "$C1_LINE"
+latency "100 msgs/conn, per message" "$C1_M100"
+latency "100 msgs/conn pipelined, per msg" "$C1_M100P"
+echo
+
+echo "Server CPU seconds per 10,000 messages"
+printf '  %-34s %8s\n' "4 KiB, conc 20, 1 msg/conn" "$(kv "$C20_M1" cpu_per_10k)"
+printf '  %-34s %8s\n' "4 KiB, conc 20, 100/conn pipelined" "$(kv "$C20_M100P" cpu_per_10k)"
+printf '  %-34s %8s\n' "1 MiB, conc 20, 1 msg/conn" "$(kv "$BIG" cpu_per_10k)"
+echo
+
+# --- memory with idle connections: a fresh daemon for a clean baseline
+start_daemon yes
+HARD=$(ulimit -Hn 2>/dev/null || echo unlimited)
+echo "Server memory with idle connections (each: greeting + EHLO, then held;" \
+    "fresh daemon, max_clients 20000)"
+printf '  %8s %8s %9s %11s %8s  %s\n' idle held RSS_KB KB/conn threads "one more client served?"
+sleep 0.5
+RSS0=$(rss_kb)
+printf '  %8s %8s %9s %11s %8s  %s\n' 0 0 "$RSS0" - "$(threads_of)" -
+echo "idle 0 rss_kb=$RSS0" >> "$RESULTS"
+for n in $IDLE_COUNTS; do
+	want=$n
+	if [ "$HARD" != unlimited ] && [ $((n + 200)) -gt "$HARD" ]; then
+		n=$((HARD - 200))
+		echo "  (RLIMIT_NOFILE hard limit $HARD: holding $n instead of $want)"
+	fi
+	: > "$WORK/idle.out"
+	"$LOAD" -p "$PORT" -M idle -N "$n" -S 0 -t 60 -e 10 > "$WORK/idle.out" 2> "$WORK/idle.err" &
+	IDLEPID=$!
+	i=0
+	while [ $i -lt 900 ] && ! grep -q idle_held "$WORK/idle.out"; do
+		kill -0 "$IDLEPID" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	L=$(grep idle_held "$WORK/idle.out")
+	held=$(kv "$L" idle_held)
+	sleep 0.5
+	rss=$(rss_kb)
+	thr=$(threads_of)
+	alive || daemon_dead "while holding $n idle connections"
+	# One more client while they are held.
+	P=$("$LOAD" -p "$PORT" -n 1 -t 10 2>"$WORK/proof.err")
+	if [ "$(kv "$P" ok)" = 1 ]; then
+		proof="yes, $(kv "$P" p50_ms) ms"
+	else
+		proof="NO: $(head -n 1 "$WORK/proof.err")"
+		FAILED=1
+	fi
+	per=$(awk -v a="$rss" -v b="$RSS0" -v n="${held:-0}" \
+	    'BEGIN { if (n > 0 && a != "") printf "%.1f", (a - b) / n; else printf "-" }')
+	printf '  %8s %8s %9s %11s %8s  %s\n' "$n" "${held:-0}" "$rss" "$per" "$thr" "$proof"
+	echo "idle $n $L rss_kb=$rss threads=$thr proof=$P" >> "$RESULTS"
+	if [ "${held:-0}" != "$n" ]; then
+		FAILED=1
+		echo "  !! only ${held:-0} of $n idle connections were established:" >&2
+		sed 's/^/  !! /' "$WORK/idle.err" >&2
+		grep -m 5 -E "refused|WARNING|pthread|accept" "$WORK/smtpd.log" | sed 's/^/  !! smtpd: /' >&2
+	fi
+	kill "$IDLEPID" 2>/dev/null
+	wait "$IDLEPID" 2>/dev/null
+	IDLEPID=
+	D=$(grep idle_done "$WORK/idle.out")
+	if [ "$(kv "$D" dropped)" != 0 ] && [ -n "$D" ]; then
+		echo "  !! the server dropped $(kv "$D" dropped) held connections" >&2
+		sed 's/^/  !! /' "$WORK/idle.err" >&2
+	fi
+	# Wait for the sessions to end before the next figure.
+	i=0
+	while [ $i -lt 100 ] && [ "$(threads_of)" -gt 2 ] 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	alive || daemon_dead "after releasing $n idle connections"
+done
+printf '  %8s %8s %9s %11s %8s\n' released 0 "$(rss_kb)" - "$(threads_of)"
+echo
+
+echo "Connection burst: $BURST connects issued at once, until every greeting arrived"
+L=$("$LOAD" -p "$PORT" -M burst -N "$BURST" -t 60 2>"$WORK/burst.err")
+echo "burst $L" >> "$RESULTS"
+printf '  %s connections: %s greeted, %s failed, %s s (slowest %s ms)\n' "$BURST" \
+    "$(kv "$L" greeted)" "$(kv "$L" failed)" "$(kv "$L" secs)" "$(kv "$L" max_ms)"
+if [ "$(kv "$L" failed)" != 0 ]; then
+	FAILED=1
+	sed 's/^/  !! /' "$WORK/burst.err" >&2
+fi
+alive || daemon_dead "after the burst"
+echo
+
+# --- fsync no
+FS=no
+start_daemon no
+echo "Throughput, 4 KiB messages, fsync no"
+echo "  (x floor: over the fsync floor; x nofs flr: over the no-fsync floor;"
+echo "  each at 1 thread for conc 1, at 20 threads otherwise)"
+table_head "x nofs flr"
+for conc in 1 20 100; do
+	floor=$FLOOR_20_yes
+	nofloor=$FLOOR_20_no
+	[ $conc = 1 ] && floor=$FLOOR_1_yes && nofloor=$FLOOR_1_no
+	n1=$(scaled "$([ $conc = 1 ] && echo 2000 || echo 10000)")
+	load "c$conc-m1" -c $conc -n "$n1" -s 4096 -m 1
+	row $conc 1 no "$floor" "$nofloor"
+	[ $conc = 1 ] && continue
+	load "c$conc-m100-pipe" -c $conc -n "$(scaled 10000)" -s 4096 -m 100 -P
+	row $conc 100 yes "$floor" "$nofloor"
+done
+echo
+stop_daemon
+
+echo "Raw results: $OUT/results.txt; total time $(( $(date +%s) - BENCH_T0 ))s"
+if [ $FAILED != 0 ]; then
+	echo "bench: FAILURES above (messages or connections failed)" >&2
+	exit 1
+fi
+exit 0
