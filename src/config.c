@@ -36,6 +36,33 @@ static int	parse_yesno(struct parse_ctx *, const char *, int *);
 static int	list_add(struct parse_ctx *, char ***, int *, const char *);
 static int	parse_template(struct parse_ctx *, const char *);
 
+/*
+ * read_line - the next line of fp into buf, without its LF. Returns 0 at
+ * the end of the file. A NUL byte or a line longer than the buffer is
+ * flagged, never silently cut: fgets() can do neither.
+ */
+static int
+read_line(FILE *fp, char *buf, size_t size, int *toolong, int *nul)
+{
+	size_t	n = 0;
+	int	c, any = 0;
+
+	*toolong = *nul = 0;
+	while ((c = getc(fp)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			*nul = 1;
+		if (n + 1 < size)
+			buf[n++] = (char)c;
+		else
+			*toolong = 1;
+	}
+	buf[n] = '\0';
+	return any;
+}
+
 static void
 perr(struct parse_ctx *p, const char *fmt, ...)
 {
@@ -284,6 +311,26 @@ static const struct num_directive {
 	{ "greeting_delay", K_GREETDELAY, 0, 300, offsetof(struct config, greeting_delay) },
 };
 
+static const char *const other_keywords[] = {
+	"listen", "hostname", "domain", "mailbox", "maildir", "max_message_size",
+	"user", "bare_newline", "recipient_delimiter", "fsync", "proxy_from",
+};
+
+/* known_keyword - 1 if kw is a directive. */
+static int
+known_keyword(const char *kw)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof num_directives / sizeof num_directives[0]; i++)
+		if (strcmp(kw, num_directives[i].kw) == 0)
+			return 1;
+	for (i = 0; i < sizeof other_keywords / sizeof other_keywords[0]; i++)
+		if (strcmp(kw, other_keywords[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* config_directive - apply one "keyword value" line. */
 static void
 config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
@@ -291,6 +338,10 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 	long long	n;
 	size_t		i;
 
+	if (!known_keyword(kw)) {
+		perr(p, "unknown keyword \"%s\"", kw);
+		return;
+	}
 	if (*v == '\0') {
 		perr(p, "%s: missing value", kw);
 		return;
@@ -374,7 +425,8 @@ int
 config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 {
 	struct parse_ctx p;
-	char		 line[CONFIG_LINE_MAX + 2];
+	char		 line[CONFIG_LINE_MAX + 1];
+	int		 toolong, nul;
 
 	memset(&p, 0, sizeof p);
 	p.fname = fname;
@@ -391,19 +443,16 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 	cf->bare_newline = BARE_NEWLINE_REJECT;
 	cf->fsync = 1;
 
-	while (fgets(line, sizeof line, fp) != NULL) {
-		size_t	 len = strlen(line);
+	while (read_line(fp, line, sizeof line, &toolong, &nul)) {
+		size_t	 len;
 		char	*kw, *v, *end;
 
 		p.line++;
-		if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
-			int c;
+		if (toolong) {
 			perr(&p, "line too long (at most %d characters)", CONFIG_LINE_MAX);
-			while ((c = fgetc(fp)) != EOF && c != '\n')
-				;
 			continue;
 		}
-		if (memchr(line, '\0', len) != NULL || strlen(line) != len) {
+		if (nul) {
 			perr(&p, "NUL byte in line");
 			continue;
 		}

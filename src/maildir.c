@@ -38,19 +38,26 @@
 static char		maildir_host[128] = "localhost";
 static atomic_uint	maildir_counter;
 
-int
-maildir_local_ok(const char *local)
+/* path_part_ok - s can be one path component: see maildir_local_ok. */
+static int
+path_part_ok(const char *s, size_t max)
 {
-	size_t	n = strlen(local);
+	size_t	n = strlen(s);
 
-	if (n == 0 || n > SMTP_LOCALPART_MAX || local[0] == '.')
+	if (n == 0 || n > max || s[0] == '.')
 		return 0;
-	for (; *local; local++) {
-		unsigned char c = (unsigned char)*local;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
 		if (c < 0x20 || c == 0x7f || c == '/')
 			return 0;
 	}
 	return 1;
+}
+
+int
+maildir_local_ok(const char *local)
+{
+	return path_part_ok(local, SMTP_LOCALPART_MAX);
 }
 
 /* append_lower - copy s lower-cased into buf at *o. */
@@ -79,7 +86,7 @@ maildir_expand(const char *tmpl, const char *local, const char *domain,
 		*why = "Local part cannot name a mailbox";
 		return -1;
 	}
-	if (!maildir_local_ok(domain)) {
+	if (!path_part_ok(domain, SMTP_DOMAIN_MAX)) {
 		*why = "Domain cannot name a mailbox";
 		return -1;
 	}
@@ -201,6 +208,7 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 	f->linked = 0;
 	f->name[0] = '\0';
 	if (strncmp(path, root, rl) != 0 ||
+	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
 	    buf_copy(rel, sizeof rel, path + rl) == -1) {
 		errno = EINVAL;
 		return -1;

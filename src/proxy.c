@@ -11,6 +11,10 @@
 
 #include "proxy.h"
 
+/* Address block plus TLVs we are willing to buffer (the specification
+ * suggests 536 bytes of header in all for what fits one segment). */
+#define PROXY_V2_ADDR_MAX	536
+
 static const unsigned char proxy_v2_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
 };
@@ -22,7 +26,7 @@ parse_port(const char *s, uint16_t *out)
 	char	*end;
 	long	 v;
 
-	if (*s < '0' || *s > '9' || strlen(s) > 5)
+	if (*s < '0' || *s > '9' || strlen(s) > 5 || (s[0] == '0' && s[1] != '\0'))
 		return -1;
 	v = strtol(s, &end, 10);
 	if (*end != '\0' || v > 65535)
@@ -35,10 +39,10 @@ static int
 parse_v1(const char *buf, size_t len, struct sockaddr_storage *real,
     const char **why)
 {
-	char	 line[PROXY_V1_MAX + 1], *f[6], *save = NULL;
+	char	 line[PROXY_V1_MAX + 1], *f[7], *p;
 	const char *crlf;
 	size_t	 n;
-	int	 i;
+	int	 i, nf;
 
 	crlf = memchr(buf, '\n', len < PROXY_V1_MAX ? len : PROXY_V1_MAX);
 	if (crlf == NULL) {
@@ -55,14 +59,26 @@ parse_v1(const char *buf, size_t len, struct sockaddr_storage *real,
 	}
 	memcpy(line, buf, n - 2);
 	line[n - 2] = '\0';
-	for (i = 0; i < 6; i++)
-		f[i] = strtok_r(i ? NULL : line, " ", &save);
 	memset(real, 0, sizeof *real);
-	if (f[1] != NULL && strcmp(f[1], "UNKNOWN") == 0) {
+	/* Fields are separated by exactly one space. */
+	nf = 0;
+	for (p = line; nf < 7; ) {
+		f[nf++] = p;
+		if ((p = strchr(p, ' ')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	for (i = 0; i < nf; i++)
+		if (*f[i] == '\0') {
+			*why = "PROXY v1: empty field";
+			return -1;
+		}
+	if (nf >= 2 && strcmp(f[1], "UNKNOWN") == 0) {
+		/* The rest of the line may be anything (specification 2.1). */
 		real->ss_family = AF_UNSPEC;
 		return (int)n;
 	}
-	if (f[5] == NULL || strtok_r(NULL, " ", &save) != NULL) {
+	if (nf != 6) {
 		*why = "PROXY v1: wrong number of fields";
 		return -1;
 	}
@@ -114,8 +130,14 @@ parse_v2(const unsigned char *b, size_t len, struct sockaddr_storage *real,
 	}
 	alen = ((size_t)b[14] << 8) | b[15];
 	total = 16 + alen;
+	if (alen > PROXY_V2_ADDR_MAX) {
+		/* Judged on the fixed part alone: the same answer however
+		 * the header is cut into segments. */
+		*why = "PROXY v2: header too long";
+		return -1;
+	}
 	if (len < total)
-		return total > 16 + 536 ? (*why = "PROXY v2: header too long", -1) : 0;
+		return 0;
 	memset(real, 0, sizeof *real);
 	if ((b[12] & 0x0f) == 0x00) {		/* LOCAL: a health check */
 		real->ss_family = AF_UNSPEC;

@@ -89,13 +89,18 @@ valid_literal(const char *s, size_t len)
 		return inet_pton(AF_INET6, buf + 5, addr) == 1;
 	if (inet_pton(AF_INET, buf, addr) == 1)
 		return 1;
-	/* General-address-literal: Standardized-tag ":" 1*dcontent */
+	/* General-address-literal: Standardized-tag ":" 1*dcontent, the
+	 * tag an Ldh-str: letters and digits, inner hyphens. */
 	colon = strcspn(buf, ":");
-	if (colon == 0 || buf[colon] == '\0' || buf[colon + 1] == '\0')
+	if (colon == 0 || buf[colon] == '\0' || buf[colon + 1] == '\0' ||
+	    buf[0] == '-' || buf[colon - 1] == '-')
 		return 0;
-	for (i = 0; i < colon; i++)
-		if (!is_atext((unsigned char)buf[i], 0) || buf[i] == '.')
+	for (i = 0; i < colon; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
 			return 0;
+	}
 	for (i = colon + 1; buf[i]; i++) {
 		unsigned char c = (unsigned char)buf[i];
 		if (c < 33 || c > 126 || c == '[' || c == ']' || c == '\\')
@@ -220,25 +225,27 @@ smtpaddr_parse(const char *s, int flags, struct smtpaddr *out,
 		*end = p + 1;
 		return 0;
 	}
-	/* Source route "@a,@b:" (4.1.2 A-d-l): parse and ignore (C.). */
+	/* Source route "@a,@b:" (4.1.2 A-d-l): parse and ignore (C.).
+	 * A route domain may be an address literal, colons and all. */
 	if (*p == '@') {
-		const char *colon = strchr(p, ':');
-		const char *gt = strchr(p, '>');
-		const char *q = p;
-		if (colon == NULL || gt == NULL || gt < colon)
-			return -1;
-		while (q < colon) {
-			const char *comma;
-			if (*q != '@')
+		for (;;) {
+			const char *d = ++p;
+			if (*d == '[') {
+				const char *rb = strchr(d, ']');
+				if (rb == NULL)
+					return -1;
+				p = rb + 1;
+			} else
+				p += strcspn(p, ",:>");
+			if (!smtpaddr_valid_domain(d, (size_t)(p - d), utf8))
 				return -1;
-			q++;
-			comma = memchr(q, ',', (size_t)(colon - q));
-			n = comma ? (size_t)(comma - q) : (size_t)(colon - q);
-			if (!smtpaddr_valid_domain(q, n, utf8))
+			if (*p == ':')
+				break;
+			if (*p != ',' || p[1] != '@')
 				return -1;
-			q += n + (comma != NULL);
+			p++;
 		}
-		p = colon + 1;
+		p++;
 	}
 	if ((n = parse_local(p, utf8, out)) == 0) {
 		*why = utf8 ? "Bad local part" :
@@ -330,8 +337,9 @@ smtpaddr_next_param(char **pp, char **key, char **value)
 			return -1;
 	} else
 		*value = NULL;
-	if (**key == '\0')
-		return -1;
+	if (!((**key >= 'a' && **key <= 'z') || (**key >= 'A' && **key <= 'Z') ||
+	    (**key >= '0' && **key <= '9')))
+		return -1;	/* esmtp-keyword: (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
 	for (char *k = *key; *k; k++) {
 		unsigned char c = (unsigned char)*k;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -345,5 +353,7 @@ smtpaddr_next_param(char **pp, char **key, char **value)
 			if (c < 33 || c == '=' || c == 127)
 				return -1;
 		}
+	if (*value != NULL && !smtpaddr_valid_utf8(*value, strlen(*value)))
+		return -1;
 	return 1;
 }

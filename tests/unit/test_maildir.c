@@ -1,0 +1,695 @@
+/*
+ * test_maildir.c - template expansion and maildir delivery (src/maildir.c).
+ * Delivery tests work in a fresh mkdtemp() directory, removed afterwards.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maildir.h"
+#include "unit.h"
+
+#define HOST	"unit.test"
+
+/* ---- helpers ---- */
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* scratch - a new empty directory; its path is returned in buf. */
+static int
+scratch(char *buf, size_t size)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(buf, size, "%s/test_maildir.XXXXXX", t && *t ? t : "/tmp");
+	return mkdtemp(buf) != NULL ? 0 : -1;
+}
+
+/* count - entries of dir other than . and ..; -1 if it cannot be read. */
+static int
+count(const char *dir, char *first, size_t firstsz)
+{
+	DIR	*dp = opendir(dir);
+	struct dirent *de;
+	int	 n = 0;
+
+	if (dp == NULL)
+		return -1;
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n++ == 0 && first != NULL)
+			snprintf(first, firstsz, "%s", de->d_name);
+	}
+	closedir(dp);
+	return n;
+}
+
+/* join - "a/b" into dst (cut short if it does not fit). */
+static char *
+join(char *dst, size_t size, const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b);
+
+	if (la + 1 + lb + 1 > size) {
+		dst[0] = '\0';
+		return dst;
+	}
+	memcpy(dst, a, la);
+	dst[la] = '/';
+	memcpy(dst + la + 1, b, lb + 1);
+	return dst;
+}
+
+/* count2 - entries of the directory a/b. */
+static int
+count2(const char *a, const char *b)
+{
+	char	path[2048];
+
+	return count(join(path, sizeof path, a, b), NULL, 0);
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* an_open_fds - how many fds this process has (leak checks). */
+static int
+open_fds(void)
+{
+	return count("/proc/self/fd", NULL, 0);
+}
+
+/* ---- maildir_local_ok ---- */
+
+static void
+test_local_ok(void)
+{
+	char	s[100];
+
+	CHECK_EQ_INT(maildir_local_ok("alice"), 1);
+	CHECK_EQ_INT(maildir_local_ok("a.b"), 1);
+	CHECK_EQ_INT(maildir_local_ok("a..b"), 1);
+	CHECK_EQ_INT(maildir_local_ok("a b"), 1);
+	CHECK_EQ_INT(maildir_local_ok("j\xc3\xb6rg"), 1);
+	CHECK_EQ_INT(maildir_local_ok("x-"), 1);
+	CHECK_EQ_INT(maildir_local_ok(""), 0);
+	CHECK_EQ_INT(maildir_local_ok("."), 0);
+	CHECK_EQ_INT(maildir_local_ok(".."), 0);
+	CHECK_EQ_INT(maildir_local_ok(".hidden"), 0);
+	CHECK_EQ_INT(maildir_local_ok("../x"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a/b"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a/"), 0);
+	CHECK_EQ_INT(maildir_local_ok("/"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a\x01"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a\nb"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a\tb"), 0);
+	CHECK_EQ_INT(maildir_local_ok("\x1f"), 0);
+	CHECK_EQ_INT(maildir_local_ok("a\x7f"), 0);
+	memset(s, 'a', 64);
+	s[64] = '\0';
+	CHECK_EQ_INT(maildir_local_ok(s), 1);
+	s[64] = 'a';
+	s[65] = '\0';
+	CHECK_EQ_INT(maildir_local_ok(s), 0);
+}
+
+/* ---- maildir_expand ---- */
+
+static void
+test_expand(void)
+{
+	char	buf[256];
+	const char *why = NULL;
+
+	CHECK_EQ_INT(maildir_expand("/spool/%d/%u", "Alice", "Example.ORG",
+	    buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "/spool/example.org/alice");
+	CHECK_EQ_INT(maildir_expand("/Home/%u/Maildir", "BOB", "x.example",
+	    buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "/Home/bob/Maildir");	/* template case kept */
+	CHECK_EQ_INT(maildir_expand("/m/100%%/%u%%%d", "u", "d.example",
+	    buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "/m/100%/u%d.example");
+	CHECK_EQ_INT(maildir_expand("/fixed", "u", "d", buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "/fixed");
+	CHECK_EQ_INT(maildir_expand("", "u", "d", buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "");
+	/* Only ASCII letters are lower-cased. */
+	CHECK_EQ_INT(maildir_expand("%u", "J\xc3\x96RG", "d", buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "j\xc3\x96rg");
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", "[192.0.2.1]", buf, sizeof buf, &why), 0);
+	CHECK_STR(buf, "/s/[192.0.2.1]/u");
+}
+
+static void
+test_expand_unsafe(void)
+{
+	static const char *const bad[] = {
+		"../x", "..", ".", ".hidden", "a/b", "/", "", "a\x01", "a\n",
+		"a\x7f",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
+	};
+	char	buf[256];
+	const char *why;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		strcpy(buf, "untouched");
+		if (!CHECK_EQ_INT(maildir_expand("/s/%d/%u", bad[i], "example.org",
+		    buf, sizeof buf, &why), -1))
+			printf("#   local %zu\n", i);
+		CHECK_STR(why, "Local part cannot name a mailbox");
+		if (strlen(bad[i]) > 64)
+			continue;	/* too long for a local part, fine for a domain */
+		why = NULL;
+		if (!CHECK_EQ_INT(maildir_expand("/s/%d/%u", "alice", bad[i],
+		    buf, sizeof buf, &why), -1))
+			printf("#   domain %zu\n", i);
+		CHECK_STR(why, "Domain cannot name a mailbox");
+	}
+	{
+		char	dom[300];
+		memset(dom, 'd', 256);
+		dom[256] = '\0';
+		CHECK_EQ_INT(maildir_expand("/s/%d/%u", "alice", dom, buf, sizeof buf, &why), -1);
+	}
+	/* Refused even when the template does not use the part. */
+	CHECK_EQ_INT(maildir_expand("/s/fixed", "../x", "d", buf, sizeof buf, &why), -1);
+}
+
+static void
+test_expand_limits(void)
+{
+	char	buf[64];
+	const char *why = NULL;
+
+	/* "/s/d/u" is 6 characters: needs 7 bytes. */
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", "d", buf, 7, &why), 0);
+	CHECK_STR(buf, "/s/d/u");
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", "d", buf, 6, &why), -1);
+	CHECK_STR(why, "Mailbox path too long");
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", "d", buf, 4, &why), -1);
+	CHECK_STR(why, "Mailbox path too long");
+	CHECK_EQ_INT(maildir_expand("/s/%%", "u", "d", buf, 4, &why), -1);
+	CHECK_EQ_INT(maildir_expand("/s/%%", "u", "d", buf, 5, &why), 0);
+	CHECK_STR(buf, "/s/%");
+	CHECK_EQ_INT(maildir_expand("/s/", "u", "d", buf, 3, &why), -1);
+	/* Unknown escapes (config.c refuses them first). */
+	why = NULL;
+	CHECK_EQ_INT(maildir_expand("/s/%x", "u", "d", buf, sizeof buf, &why), -1);
+	CHECK(why != NULL);
+	CHECK_EQ_INT(maildir_expand("/s/%", "u", "d", buf, sizeof buf, &why), -1);
+}
+
+/* A domain may have up to 255 octets (RFC 5321 4.5.3.1.2); one longer
+ * than a local part's 64 still names a mailbox directory (a path
+ * component may have 255). */
+static void
+test_expand_long_domain(void)
+{
+	char	buf[512];
+	const char *why = NULL;
+	const char *dom =
+	    "mail.a-rather-long-department-name.some-university.example";	/* 58 */
+	const char *dom70 =
+	    "mail.a-rather-long-department-name.some-university-of-x.example.org";
+
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", dom, buf, sizeof buf, &why), 0);
+	CHECK(strlen(dom70) > 64);
+	CHECK_EQ_INT(maildir_expand("/s/%d/%u", "u", dom70, buf, sizeof buf, &why), 0);
+}
+
+/* ---- maildir_root ---- */
+
+static void
+test_root(void)
+{
+	static const char *const cases[][2] = {
+		{ "/var/spool/smtpd/%d/%u", "/var/spool/smtpd" },
+		{ "/var/mail/%u/Maildir", "/var/mail" },
+		{ "/var/mail/%u", "/var/mail" },
+		{ "/var/spool/mail", "/var/spool/mail" },
+		{ "/var/spool/mail/", "/var/spool/mail" },
+		{ "/var/mail%u", "/var" },
+		{ "/var/mail/x%u/", "/var/mail" },
+		{ "/srv//mail//%d", "/srv//mail" },
+		{ "/%u", "/" },
+		{ "/", "/" },
+		{ "%u/Maildir", "" },
+		{ "rel/%d/%u", "rel" },
+		{ "/s/100%%/%u", "/s" },
+		{ "", "" },
+	};
+	char	buf[256];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		strcpy(buf, "junk");
+		if (!CHECK_EQ_INT(maildir_root(cases[i][0], buf, sizeof buf), 0))
+			continue;
+		if (!CHECK_STR(buf, cases[i][1]))
+			printf("#   template \"%s\"\n", cases[i][0]);
+	}
+	CHECK_EQ_INT(maildir_root("/var/spool/%u", buf, 11), 0);
+	CHECK_STR(buf, "/var/spool");
+	CHECK_EQ_INT(maildir_root("/var/spool/%u", buf, 10), -1);
+	CHECK_EQ_INT(maildir_root("/var/spool", buf, 10), -1);
+	CHECK_EQ_INT(maildir_root("", buf, 1), 0);
+}
+
+/* ---- delivery ---- */
+
+/* deliver - one complete copy of text into root/path. */
+static int
+deliver(const char *root, const char *path, const char *text, char *name,
+    size_t namesz, int do_fsync)
+{
+	struct maildir_file f;
+	size_t	len = strlen(text);
+
+	if (maildir_open(root, path, &f) == -1)
+		return -1;
+	if (write(f.fd, text, len) != (ssize_t)len ||
+	    maildir_sync(&f, do_fsync) == -1 || maildir_link(&f, do_fsync) == -1) {
+		maildir_abort(&f);
+		return -1;
+	}
+	if (name != NULL)
+		snprintf(name, namesz, "%s", f.name);
+	maildir_finish(&f);
+	return 0;
+}
+
+static void
+test_deliver(void)
+{
+	char	 root[512], path[1024], name[256], file[2048], first[256];
+	char	 body[64];
+	struct stat st;
+	int	 fds0 = open_fds(), fd;
+	ssize_t	 n;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/example.org/alice", root);
+	CHECK_EQ_INT(deliver(root, path, "Subject: hi\n\nhello\n", name,
+	    sizeof name, 1), 0);
+	CHECK(is_dir(path));
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	CHECK_EQ_INT(count2(path, "cur"), 0);
+	snprintf(file, sizeof file, "%s/new", path);
+	CHECK_EQ_INT(count(file, first, sizeof first), 1);
+	CHECK_STR(first, name);
+	/* name: time.MusecPpidQnRrand.host */
+	{
+		char pid[32];
+		snprintf(pid, sizeof pid, "P%ldQ", (long)getpid());
+		CHECK(strstr(name, ".M") != NULL);
+		CHECK(strstr(name, pid) != NULL);
+		CHECK(strlen(name) > strlen(HOST) + 1 &&
+		    strcmp(name + strlen(name) - strlen(HOST) - 1, "." HOST) == 0);
+		CHECK(strchr(name, '/') == NULL);
+		CHECK(strchr(name, ':') == NULL);
+	}
+	snprintf(file, sizeof file, "%s/new/%s", path, name);
+	fd = open(file, O_RDONLY);
+	REQUIRE(fd != -1);
+	n = read(fd, body, sizeof body);
+	close(fd);
+	CHECK_MEM(body, n < 0 ? 0 : (size_t)n, "Subject: hi\n\nhello\n", 19);
+	REQUIRE(stat(file, &st) == 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0600);
+	CHECK_EQ_INT(st.st_nlink, 1);
+	REQUIRE(stat(path, &st) == 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0700);
+	snprintf(file, sizeof file, "%s/example.org", root);
+	REQUIRE(stat(file, &st) == 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0700);
+
+	/* A second copy: a different name, the first is kept. */
+	CHECK_EQ_INT(deliver(root, path, "two\n", first, sizeof first, 0), 0);
+	CHECK(strcmp(first, name) != 0);
+	CHECK_EQ_INT(count2(path, "new"), 2);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	/* Into the root itself (template without %). */
+	CHECK_EQ_INT(deliver(root, root, "three\n", NULL, 0, 0), 0);
+	CHECK_EQ_INT(count2(root, "new"), 1);
+	/* Path given with doubled and trailing slashes. */
+	snprintf(path, sizeof path, "%s//example.org///bob/", root);
+	CHECK_EQ_INT(deliver(root, path, "four\n", NULL, 0, 0), 0);
+	CHECK_EQ_INT(count2(root, "example.org/bob/new"), 1);
+	/* Nothing leaked. */
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+static void
+test_open_refusals(void)
+{
+	char	 root[512], path[1024];
+	struct maildir_file f;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	/* Not below root. */
+	errno = 0;
+	CHECK_EQ_INT(maildir_open(root, "/elsewhere/x", &f), -1);
+	CHECK_EQ_INT(errno, EINVAL);
+	CHECK_EQ_INT(f.fd, -1);
+	CHECK_EQ_INT(f.tmpdir, -1);
+	CHECK_EQ_INT(f.newdir, -1);
+	/* Root missing. */
+	snprintf(path, sizeof path, "%s/none", root);
+	CHECK_EQ_INT(maildir_open(path, path, &f), -1);
+	CHECK_EQ_INT(errno, ENOENT);
+	/* A component is a plain file. */
+	snprintf(path, sizeof path, "%s/file", root);
+	REQUIRE(close(open(path, O_WRONLY | O_CREAT, 0600)) == 0);
+	snprintf(path, sizeof path, "%s/file/alice", root);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(errno, ENOTDIR);
+	rm_tree(root);
+}
+
+/*
+ * "Below root" means below it as a directory: a sibling that merely
+ * shares the root's name as a string prefix (root "/x/spool", path
+ * "/x/spool2/u") is not below it, and must not be created as
+ * "/x/spool/2/u" instead.
+ */
+static void
+test_open_prefix_sibling(void)
+{
+	char	 base[512], root[1024], path[1024];
+	struct maildir_file f;
+
+	REQUIRE(scratch(base, sizeof base) == 0);
+	join(root, sizeof root, base, "spool");
+	REQUIRE(mkdir(root, 0700) == 0);
+	join(path, sizeof path, base, "spool2/u");
+	errno = 0;
+	if (!CHECK_EQ_INT(maildir_open(root, path, &f), -1))
+		maildir_abort(&f);
+	else
+		CHECK_EQ_INT(errno, EINVAL);
+	CHECK_EQ_INT(count(root, NULL, 0), 0);
+	rm_tree(base);
+}
+
+/*
+ * A symlink planted below the root (for a user's directory, a domain's,
+ * or a maildir's tmp/) is refused, and nothing is written through it.
+ */
+static void
+test_symlinks(void)
+{
+	char	 root[512], out[512], path[1024], link[1024];
+	struct maildir_file f;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(scratch(out, sizeof out) == 0);
+
+	/* root/example.org/carol -> out */
+	snprintf(path, sizeof path, "%s/example.org", root);
+	REQUIRE(mkdir(path, 0700) == 0);
+	snprintf(link, sizeof link, "%s/example.org/carol", root);
+	REQUIRE(symlink(out, link) == 0);
+	CHECK_EQ_INT(maildir_open(root, link, &f), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	snprintf(path, sizeof path, "%s/example.org/carol/sub", root);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+
+	/* root/evil.example -> out (a domain directory) */
+	snprintf(link, sizeof link, "%s/evil.example", root);
+	REQUIRE(symlink(out, link) == 0);
+	snprintf(path, sizeof path, "%s/evil.example/dave", root);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+
+	/* root/example.org/bob/tmp -> out; also new/ -> out */
+	snprintf(path, sizeof path, "%s/example.org/bob", root);
+	REQUIRE(mkdir(path, 0700) == 0);
+	join(link, sizeof link, path, "tmp");
+	REQUIRE(symlink(out, link) == 0);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(f.fd, -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	snprintf(path, sizeof path, "%s/example.org/erin", root);
+	REQUIRE(mkdir(path, 0700) == 0);
+	join(link, sizeof link, path, "new");
+	REQUIRE(symlink(out, link) == 0);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	/* ... and leaves no tmp file behind in the real tmp/. */
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+
+	/* A dangling symlink as a component is not created through. */
+	snprintf(path, sizeof path, "%s/example.org/frank", root);
+	snprintf(link, sizeof link, "%s/made-by-symlink", out);
+	REQUIRE(symlink(link, path) == 0);
+	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+
+	/* The root itself may be a symlink (the admin's choice). */
+	snprintf(link, sizeof link, "%s/rootlink", root);
+	REQUIRE(symlink(out, link) == 0);
+	join(path, sizeof path, link, "x.example/u");
+	CHECK_EQ_INT(deliver(link, path, "ok\n", NULL, 0, 0), 0);
+	CHECK_EQ_INT(count2(out, "x.example/u/new"), 1);
+
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+	rm_tree(out);
+}
+
+static void
+test_abort(void)
+{
+	char	 root[512], path[1024];
+	struct maildir_file f;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/d/u", root);
+
+	/* Abort after link: neither new/ nor tmp/ keeps it. */
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK(write(f.fd, "x\n", 2) == 2);
+	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+	CHECK_EQ_INT(f.fd, -1);
+	CHECK_EQ_INT(maildir_link(&f, 0), 0);
+	CHECK_EQ_INT(f.linked, 1);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 1);
+	maildir_abort(&f);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	CHECK_EQ_INT(f.tmpdir, -1);
+	CHECK_EQ_INT(f.newdir, -1);
+	maildir_abort(&f);	/* twice is harmless */
+
+	/* Abort while still open. */
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(count2(path, "tmp"), 1);
+	maildir_abort(&f);
+	CHECK_EQ_INT(f.fd, -1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+
+	/* Abort after sync, before link. */
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
+	maildir_abort(&f);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+
+	/* Finish, then abort: the delivered copy stays. */
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+	CHECK_EQ_INT(maildir_link(&f, 1), 0);
+	maildir_finish(&f);
+	maildir_abort(&f);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+static void
+test_set_host(void)
+{
+	char	 root[512], name[256];
+	const char *want = ".a\\057b\\072c";
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	maildir_set_host("a/b:c");
+	CHECK_EQ_INT(deliver(root, root, "x", name, sizeof name, 0), 0);
+	CHECK(strlen(name) > strlen(want) &&
+	    strcmp(name + strlen(name) - strlen(want), want) == 0);
+	if (unit_cur_failures)
+		printf("#   name \"%s\"\n", name);
+	maildir_set_host(HOST);
+	rm_tree(root);
+}
+
+/* dead_pid - a pid no process has (kill gives ESRCH), or 0. */
+static long
+dead_pid(void)
+{
+	for (long pid = 999999; pid > 1000; pid -= 7919)
+		if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+			return pid;
+	return 0;
+}
+
+static int
+touch(const char *dir, const char *name)
+{
+	char	path[2048];
+	int	fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1)
+		return -1;
+	return close(fd);
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+	char	path[2048];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void
+test_clean_stale(void)
+{
+	char	 root[512], tmp[1024], deep[1024], new[1024];
+	char	 dead[256], mine[256], other[256], deadq[256], odd[256];
+	long	 pid = dead_pid();
+
+	REQUIRE(pid != 0);
+	REQUIRE(scratch(root, sizeof root) == 0);
+	maildir_set_host(HOST);
+	/* a real maildir for the layout */
+	snprintf(tmp, sizeof tmp, "%s/example.org/alice", root);
+	REQUIRE(deliver(root, tmp, "x", NULL, 0, 0) == 0);
+	snprintf(tmp, sizeof tmp, "%s/example.org/alice/tmp", root);
+	snprintf(new, sizeof new, "%s/example.org/alice/new", root);
+
+	snprintf(dead, sizeof dead, "1700000000.M000001P%ldQ1R0badf00d." HOST, pid);
+	snprintf(mine, sizeof mine, "1700000000.M000002P%ldQ2R0badf00d." HOST,
+	    (long)getpid());
+	snprintf(other, sizeof other, "1700000000.M000003P%ldQ3R0badf00d.other.host", pid);
+	snprintf(deadq, sizeof deadq, "1700000000.M000004P%ld.R0badf00d." HOST, pid);
+	snprintf(odd, sizeof odd, ".1700000000.M000005P%ldQ5R0badf00d." HOST, pid);
+	REQUIRE(touch(tmp, dead) == 0);
+	REQUIRE(touch(tmp, mine) == 0);
+	REQUIRE(touch(tmp, other) == 0);
+	REQUIRE(touch(tmp, deadq) == 0);
+	REQUIRE(touch(tmp, odd) == 0);
+	REQUIRE(touch(tmp, "notes.txt") == 0);
+	REQUIRE(touch(tmp, "1700000000.M1P0Q1R0." HOST) == 0);
+	REQUIRE(touch(new, dead) == 0);		/* new/ is never swept */
+	/* Deeper: a tmp/ a few levels down is swept too. */
+	snprintf(deep, sizeof deep, "%s/a/b/c/d/tmp", root);
+	{
+		char p[1024];
+		const char *parts[] = { "a", "a/b", "a/b/c", "a/b/c/d", "a/b/c/d/tmp" };
+		for (size_t i = 0; i < 5; i++) {
+			snprintf(p, sizeof p, "%s/%s", root, parts[i]);
+			REQUIRE(mkdir(p, 0700) == 0);
+		}
+	}
+	REQUIRE(touch(deep, dead) == 0);
+
+	CHECK_EQ_INT(maildir_clean_stale(root), 2);
+	CHECK(!exists(tmp, dead));
+	CHECK(!exists(deep, dead));
+	CHECK(exists(tmp, mine));
+	CHECK(exists(tmp, other));
+	CHECK(exists(tmp, deadq));
+	CHECK(exists(tmp, odd));
+	CHECK(exists(tmp, "notes.txt"));
+	CHECK(exists(tmp, "1700000000.M1P0Q1R0." HOST));
+	CHECK(exists(new, dead));
+	/* Nothing more the second time; a missing root is 0. */
+	CHECK_EQ_INT(maildir_clean_stale(root), 0);
+	CHECK_EQ_INT(maildir_clean_stale("/nonexistent/spool"), 0);
+	rm_tree(root);
+}
+
+/* The sweep does not follow a symlinked directory out of the root. */
+static void
+test_clean_stale_symlink(void)
+{
+	char	 root[512], out[512], tmp[1024], link[1024], dead[256];
+	long	 pid = dead_pid();
+
+	REQUIRE(pid != 0);
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(scratch(out, sizeof out) == 0);
+	maildir_set_host(HOST);
+	snprintf(tmp, sizeof tmp, "%s/tmp", out);
+	REQUIRE(mkdir(tmp, 0700) == 0);
+	snprintf(dead, sizeof dead, "1700000000.M000001P%ldQ1R0badf00d." HOST, pid);
+	REQUIRE(touch(tmp, dead) == 0);
+	snprintf(link, sizeof link, "%s/u", root);
+	REQUIRE(symlink(out, link) == 0);
+	snprintf(link, sizeof link, "%s/tmp", root);
+	REQUIRE(symlink(tmp, link) == 0);
+	CHECK_EQ_INT(maildir_clean_stale(root), 0);
+	CHECK(exists(tmp, dead));
+	rm_tree(root);
+	rm_tree(out);
+}
+
+int
+main(void)
+{
+	maildir_set_host(HOST);
+	RUN(test_local_ok);
+	RUN(test_expand);
+	RUN(test_expand_unsafe);
+	RUN(test_expand_limits);
+	RUN(test_expand_long_domain);
+	RUN(test_root);
+	RUN(test_deliver);
+	RUN(test_open_refusals);
+	RUN(test_open_prefix_sibling);
+	RUN(test_symlinks);
+	RUN(test_abort);
+	RUN(test_set_host);
+	RUN(test_clean_stale);
+	RUN(test_clean_stale_symlink);
+	return unit_done();
+}
