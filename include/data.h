@@ -22,7 +22,8 @@ struct data_decoder {
 	uint64_t	size;		/* message octets, CRLF counted as 2 */
 	int		bare_lf;	/* a LF without CR was seen */
 	int		bare_cr;	/* a CR without LF was seen */
-	int		keep_bare;	/* store bare CR/LF as data */
+	int		keep_bare;	/* the policy, for the caller: bare CR/LF
+					 * bytes always pass through as data */
 };
 
 enum data_result { DATA_MORE, DATA_END };
