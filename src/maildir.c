@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "dirsync.h"
 #include "maildir.h"
 #include "smtpd.h"
 
@@ -278,7 +279,7 @@ maildir_link(struct maildir_file *f, int do_fsync)
 	if (linkat(f->tmpdir, f->name, f->newdir, f->name, 0) == -1)
 		return -1;
 	f->linked = 1;
-	if (do_fsync && fsync(f->newdir) == -1)
+	if (do_fsync && dirsync(f->newdir) == -1)
 		return -1;
 	return 0;
 }

@@ -73,7 +73,11 @@ def getopt_letters():
 
 
 def run_make(args, timeout=120, cwd=REPO_ROOT):
-    return subprocess.run(['make', '-s'] + list(args), cwd=cwd,
+    # A make check SANITIZE=... above us passes its variables down in
+    # MAKEFLAGS; the install under test is a plain build.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'SANITIZE')}
+    return subprocess.run(['make', '-s'] + list(args), cwd=cwd, env=env,
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, timeout=timeout)
 
