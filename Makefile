@@ -79,6 +79,11 @@ memcheck: smtpd
 	SMTPD_BIN=tests/valgrind-smtpd.sh $(PYTHON) tests/run.py --integration-only \
 	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
 
+# libFuzzer (clang) on every parser, FUZZ_SECONDS each; fails on a crash.
+FUZZ_SECONDS ?= 60
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # Throughput, latency, CPU and memory figures (prints; never fails on timing).
 bench: smtpd
 	sh tests/bench/bench.sh

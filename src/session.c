@@ -680,7 +680,10 @@ static void
 delivery_start(struct session *s)
 {
 	struct txn	*tx = &s->tx;
-	char		 root[1024], path[2048], hdr[2048], date[64];
+	/* On the heap: a thread's stack pages stay with it while it idles. */
+	struct {
+		char	root[1024], path[2048], hdr[2048], date[64];
+	}		*b;
 	const char	*why, *proto;
 	int		 i, n;
 
@@ -693,31 +696,36 @@ delivery_start(struct session *s)
 	tx->scratch = malloc(SCRATCH_SIZE);
 	if (delivery_begin(&tx->dlv, tx->nrcpt, s->cf->fsync) == -1)
 		return;
-	rfc5322_date(date, sizeof date);
+	if ((b = malloc(sizeof *b)) == NULL) {
+		tx->dlv.err = ENOMEM;
+		return;
+	}
+	rfc5322_date(b->date, sizeof b->date);
 	proto = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	maildir_root(s->cf->maildir, root, sizeof root);
+	maildir_root(s->cf->maildir, b->root, sizeof b->root);
 	for (i = 0; i < tx->nrcpt && !tx->dlv.err; i++) {
 		struct rcpt *rc = tx->rcpts[i];
 
-		if (maildir_expand(s->cf->maildir, rc->box, rc->domain, path,
-		    sizeof path, &why) == -1) {
+		if (maildir_expand(s->cf->maildir, rc->box, rc->domain, b->path,
+		    sizeof b->path, &why) == -1) {
 			tx->dlv.err = ENAMETOOLONG;
 			break;
 		}
 		/* RFC 5321 4.4: Return-Path, then our Received: line. */
-		n = snprintf(hdr, sizeof hdr,
+		n = snprintf(b->hdr, sizeof b->hdr,
 		    "Return-Path: <%s>\n"
 		    "Received: from %s (%s)\n"
 		    "\tby %s (smtpd) with %s id %s\n"
 		    "\tfor <%s>; %s\n",
 		    tx->from, s->helo, s->literal, s->cf->hostname, proto,
-		    tx->id, rc->addr, date);
-		if (n < 0 || (size_t)n >= sizeof hdr) {
+		    tx->id, rc->addr, b->date);
+		if (n < 0 || (size_t)n >= sizeof b->hdr) {
 			tx->dlv.err = ENAMETOOLONG;
 			break;
 		}
-		delivery_add(&tx->dlv, root, path, hdr, (size_t)n);
+		delivery_add(&tx->dlv, b->root, b->path, b->hdr, (size_t)n);
 	}
+	free(b);
 }
 
 /* log_message - the one log line per message. */
