@@ -51,18 +51,27 @@ usage(FILE *fp)
 	    "  -V          print the version and exit\n", SMTPD_CONF);
 }
 
+/* absolute - path as an absolute path into buf, relative ones taken
+ * from the start-up directory; 0, or -1 if it does not fit. */
+static int
+absolute(const char *path, char *buf, size_t size)
+{
+	int	n;
+
+	if (path[0] == '/')
+		return buf_copy(buf, size, path);
+	n = snprintf(buf, size, "%s/%s", startdir, path);
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
 /* absolute_template - a relative maildir template is taken from the
  * directory smtpd was started in, since a daemon runs from "/". */
 static void
 absolute_template(struct config *cf)
 {
 	char	abs[sizeof cf->maildir];
-	int	n;
 
-	if (cf->maildir[0] == '/')
-		return;
-	n = snprintf(abs, sizeof abs, "%s/%s", startdir, cf->maildir);
-	if (n < 0 || (size_t)n >= sizeof abs)
+	if (absolute(cf->maildir, abs, sizeof abs) == -1)
 		fatalx("%s: maildir path too long", cf->file);
 	buf_copy(cf->maildir, sizeof cf->maildir, abs);
 }
@@ -291,17 +300,12 @@ main(int argc, char *argv[])
 	log_init(1, verbose);
 	if (getcwd(startdir, sizeof startdir) == NULL)
 		fatal("getcwd");
-	/* Reloads happen after detaching: keep an absolute path for them. */
-	if (conffile[0] != '/') {
-		int n = snprintf(reloadpath, sizeof reloadpath, "%s/%s", startdir, conffile);
-		if (n < 0 || (size_t)n >= sizeof reloadpath)
-			fatalx("%s: path too long", conffile);
-	} else if (buf_copy(reloadpath, sizeof reloadpath, conffile) == -1)
+	/* Reloads and the pid file's removal happen after detaching. */
+	if (absolute(conffile, reloadpath, sizeof reloadpath) == -1)
 		fatalx("%s: path too long", conffile);
-	if (pidfile != NULL && pidfile[0] != '/') {
+	if (pidfile != NULL) {
 		static char abspid[PATH_MAX];
-		int n = snprintf(abspid, sizeof abspid, "%s/%s", startdir, pidfile);
-		if (n < 0 || (size_t)n >= sizeof abspid)
+		if (absolute(pidfile, abspid, sizeof abspid) == -1)
 			fatalx("%s: path too long", pidfile);
 		pidfile = abspid;
 	}
