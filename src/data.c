@@ -9,6 +9,8 @@
  * smuggling): the decoder notes it and the session applies the
  * bare_newline policy. After a bare LF the next byte does not begin a
  * line, so neither "\n.\r\n" nor "\r\n.\n" can end the data.
+ * XXX with bare_newline keep, a dot after a bare LF is kept, not
+ * unstuffed: a client that ends lines in LF alone stores ".." lines.
  */
 #include "data.h"
 

@@ -5,6 +5,11 @@
  * new/ synced before the reply) and the rollback that leaves no copy in
  * any new/ when one of them fails.
  * Not here: names and directories (maildir.c), the protocol (session.c).
+ *
+ * XXX a copy already linked into new/ when a later one fails is removed
+ * again; a mail reader fast enough to move it to cur/ in that window
+ * keeps it, and the client's retry then delivers it twice. Duplicates
+ * are the safe side of that race: nothing accepted is lost.
  */
 #include <errno.h>
 #include <stdlib.h>
