@@ -435,10 +435,6 @@ cmd_mail(struct session *s, char *args)
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return 0;
 	}
-	if (strlen(s->cmdline) + 2 > SMTP_PARAMLINE_MAX) {
-		reply(s, 500, "5.5.2", "Line too long");
-		return 0;
-	}
 	if (smtpaddr_parse(p, SMTPADDR_UTF8 | SMTPADDR_NULL_OK, &a, &end, &why) == -1) {
 		reply(s, 501, "5.1.7", "Bad sender address syntax: %s", why);
 		return 0;
@@ -540,10 +536,6 @@ cmd_rcpt(struct session *s, char *args)
 
 	if ((p = path_arg(args, "TO:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
-		return 0;
-	}
-	if (strlen(s->cmdline) + 2 > SMTP_PARAMLINE_MAX) {
-		reply(s, 500, "5.5.2", "Line too long");
 		return 0;
 	}
 	if (smtpaddr_parse(p, SMTPADDR_UTF8 | SMTPADDR_POSTMASTER_OK, &a, &end, &why) == -1 ||

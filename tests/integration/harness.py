@@ -448,6 +448,14 @@ class RawClient:
         self.send('EHLO %s\r\n' % name)
         return self.expect(250)
 
+    def start_data(self, rcpt='user@example.org', mail_from='a@x.test'):
+        """EHLO, then MAIL, RCPT and DATA pipelined; returns at the 354."""
+        self.ehlo()
+        self.send('MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n' % (mail_from, rcpt))
+        self.expect(250)
+        self.expect(250)
+        return self.expect(354)
+
     def close(self):
         try:
             self.sock.close()

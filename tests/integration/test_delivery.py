@@ -124,11 +124,7 @@ class Delivery(DaemonTestCase):
 
     def test_byte_at_a_time(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         wire = b'Subject: slow\r\n\r\n..dot\r\n.\r\n'
         for i in range(len(wire)):
             c.send(wire[i:i + 1])

@@ -144,11 +144,7 @@ class DataTimeout(DaemonTestCase):
 
     def test_stalled_data_disconnected(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         c.send('Subject: stalled\r\n\r\npartial')
         c.settimeout(5)
         r = c.read_reply()

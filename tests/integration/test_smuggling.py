@@ -149,11 +149,7 @@ class BareNewlineReject(DaemonTestCase):
 
     def test_bare_lf_does_not_end_data(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         c.send(b'hello\n.\n')
         self.assertTrue(c.nothing_pending(0.4), 'server replied after LF.LF')
         c.send(b'more\r\n.\r\n')
@@ -161,11 +157,7 @@ class BareNewlineReject(DaemonTestCase):
 
     def test_cr_dot_cr_does_not_end_data(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         c.send(b'hello\r\n.\r')
         self.assertTrue(c.nothing_pending(0.4), 'server replied after CRLF.CR')
         c.send(b'X\r\n.\r\n')
@@ -174,11 +166,7 @@ class BareNewlineReject(DaemonTestCase):
 
     def test_crlf_split_across_packets_is_clean(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         for part in (b'line one\r', b'\nline two\r', b'\n.', b'.dot\r', b'\n.\r', b'\n'):
             c.send(part)
             time.sleep(0.05)
@@ -202,11 +190,7 @@ class BareNewlineKeep(DaemonTestCase):
 
     def test_bare_lf_dot_does_not_end_data(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n')
-        c.expect(250)
-        c.expect(250)
-        c.expect(354)
+        c.start_data()
         c.send(b'hello\n.\n')
         self.assertTrue(c.nothing_pending(0.4), 'server replied after LF.LF')
         c.send(b'more\r\n.\r\n')
