@@ -45,6 +45,9 @@ void	maildir_set_host(const char *host);
  * Returns 0 or -1 with errno set.
  */
 int	maildir_open(const char *root, const char *path, struct maildir_file *f);
+/* maildir_forget - close every cached mailbox directory (they are kept
+ * for a few seconds after a delivery; see maildir.c). */
+void	maildir_forget(void);
 /* maildir_sync - fsync (if asked) and close the tmp file; 0 or -1. */
 int	maildir_sync(struct maildir_file *f, int do_fsync);
 /* maildir_link - link the tmp file into new/ and fsync new/ if asked. */

@@ -2,8 +2,14 @@
  * listener.c - listening sockets, the accept loop, one thread per client.
  * Owns: the sockets, max_clients and max_clients_per_ip counting, the
  * config in force and its reference counts, the wake pipe that tells
- * sessions to stop, and the one reply sent outside a session (421 when
- * full).
+ * sessions to stop, the parked client threads, and the one reply sent
+ * outside a session (421 when full).
+ *
+ * Every client gets a thread of its own for the whole session. A thread
+ * whose client has gone parks for a while (up to PARKED_MAX of them) and
+ * the next client is handed to it rather than to a new thread: creating
+ * a thread and tearing its stack down again costs more than a short
+ * SMTP session does.
  * Threads: the accept loop runs on its own thread; every shared field
  * below is guarded by lk.mu.
  */
@@ -31,6 +37,8 @@
 /* Threads keep their buffers in struct session; 256 KiB is room to spare. */
 #define CLIENT_STACK_SIZE	(256 * 1024)
 #define SD_LISTEN_FDS_START	3
+#define PARKED_MAX		64	/* idle client threads kept */
+#define PARKED_SECS		30	/* how long one waits for a client */
 
 struct ipcount {
 	struct ipcount	*next;
@@ -47,6 +55,14 @@ struct client {
 	struct ipcount		*ip;
 };
 
+/* A client thread waiting for its next client; it lives on that thread's
+ * stack and is on lk.parked while the thread waits. */
+struct parked {
+	struct parked	*next;
+	struct client	*c;		/* handed over by the listener */
+	pthread_cond_t	 wake;
+};
+
 static struct {
 	int		 fds[LISTEN_FD_MAX];
 	int		 proxy[LISTEN_FD_MAX];
@@ -59,6 +75,8 @@ static struct {
 	struct config	*cf;		/* in force for new sessions */
 	int		 active;
 	int		 stopping;
+	struct parked	*parked;	/* threads waiting for a client */
+	int		 nparked;
 	struct ipcount	*iptable[IPTABLE_BUCKETS];
 } lk = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -135,21 +153,71 @@ ip_put(struct ipcount *e)
 	free(e);
 }
 
-/* client_thread - one session, then give back its slot. */
+/* park - wait (under lk.mu) for the listener to hand over a client;
+ * NULL when none came in PARKED_SECS, or we are stopping. */
+static struct client *
+park(void)
+{
+	struct parked	  self = { .next = NULL, .c = NULL };
+	struct parked	**pp;
+	struct timespec	  until;
+
+	if (lk.stopping || lk.nparked >= PARKED_MAX)
+		return NULL;
+	pthread_cond_init(&self.wake, NULL);
+	self.next = lk.parked;
+	lk.parked = &self;
+	lk.nparked++;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += PARKED_SECS;
+	while (self.c == NULL && !lk.stopping &&
+	    pthread_cond_timedwait(&self.wake, &lk.mu, &until) != ETIMEDOUT)
+		;
+	if (self.c == NULL) {
+		/* Still listed: nobody took us. */
+		for (pp = &lk.parked; *pp != &self; pp = &(*pp)->next)
+			;
+		*pp = self.next;
+		lk.nparked--;
+	}
+	pthread_cond_destroy(&self.wake);
+	return self.c;
+}
+
+/* unpark - hand c to a parked thread (under lk.mu); 0 if none waits. */
+static int
+unpark(struct client *c)
+{
+	struct parked *p = lk.parked;
+
+	if (p == NULL)
+		return 0;
+	lk.parked = p->next;
+	lk.nparked--;
+	p->c = c;
+	pthread_cond_signal(&p->wake);
+	return 1;
+}
+
+/* client_thread - one session, give back its slot, then wait to be
+ * handed the next client. */
 static void *
 client_thread(void *arg)
 {
 	struct client *c = arg;
 
-	session_run(c->fd, &c->peer, c->cf, lk.wake[0], c->proxy);
-	pthread_mutex_lock(&lk.mu);
-	lk.active--;
-	if (c->ip != NULL)
-		ip_put(c->ip);
-	config_release(c->cf);
-	pthread_cond_broadcast(&lk.idle);
-	pthread_mutex_unlock(&lk.mu);
-	free(c);
+	while (c != NULL) {
+		session_run(c->fd, &c->peer, c->cf, lk.wake[0], c->proxy);
+		pthread_mutex_lock(&lk.mu);
+		lk.active--;
+		if (c->ip != NULL)
+			ip_put(c->ip);
+		config_release(c->cf);
+		pthread_cond_broadcast(&lk.idle);
+		free(c);
+		c = park();
+		pthread_mutex_unlock(&lk.mu);
+	}
 	return NULL;
 }
 
@@ -220,6 +288,10 @@ accept_one(int i, pthread_attr_t *attr)
 	lk.active++;
 	cf->refs++;
 	c->cf = cf;
+	if (unpark(c)) {
+		pthread_mutex_unlock(&lk.mu);
+		return;
+	}
 	pthread_mutex_unlock(&lk.mu);
 
 	pthread_t t;
@@ -460,6 +532,8 @@ listener_stop(int grace)
 
 	pthread_mutex_lock(&lk.mu);
 	lk.stopping = 1;
+	for (struct parked *p = lk.parked; p != NULL; p = p->next)
+		pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&lk.mu);
 	(void)!write(lk.wake[1], "x", 1);
 	pthread_join(lk.thread, NULL);

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -35,6 +37,9 @@
 #define MAILDIR_DIR_MODE	0700
 #define MAILDIR_FILE_MODE	0600
 #define MAILDIR_SWEEP_DEPTH	8
+#define MAILDIR_PATH_MAX	1024
+#define MAILDIR_CACHE_SECS	2	/* see dircache */
+#define MAILDIR_CACHE_MAX	16
 
 static char		maildir_host[128] = "localhost";
 static atomic_uint	maildir_counter;
@@ -198,16 +203,26 @@ unique_name(char *buf, size_t bufsz)
 	return (n < 0 || (size_t)n >= bufsz) ? -1 : 0;
 }
 
-int
-maildir_open(const char *root, const char *path, struct maildir_file *f)
+static void
+maildir_close_dirs(struct maildir_file *f)
 {
-	char	 rel[1024], *comp, *save = NULL;
-	size_t	 rl = strlen(root);
-	int	 fd, next, md, saved;
+	if (f->tmpdir != -1)
+		close(f->tmpdir);
+	if (f->newdir != -1)
+		close(f->newdir);
+	f->tmpdir = f->newdir = -1;
+}
 
-	f->tmpdir = f->newdir = f->fd = -1;
-	f->linked = 0;
-	f->name[0] = '\0';
+/* walk - open (creating as needed) the maildir at path below root, no
+ * symlinks followed below root; its tmp/ and new/ in *tmpdir, *newdir. */
+static int
+walk(const char *root, const char *path, int *tmpdir, int *newdir)
+{
+	char	 rel[MAILDIR_PATH_MAX], *comp, *save = NULL;
+	size_t	 rl = strlen(root);
+	int	 fd, next, saved;
+
+	*tmpdir = *newdir = -1;
 	if (strncmp(path, root, rl) != 0 ||
 	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
 	    buf_copy(rel, sizeof rel, path + rl) == -1) {
@@ -227,30 +242,206 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 		}
 		fd = next;
 	}
-	md = fd;
-	if ((f->tmpdir = open_subdir(md, "tmp")) == -1 ||
-	    (f->newdir = open_subdir(md, "new")) == -1 ||
-	    (fd = open_subdir(md, "cur")) == -1)
-		goto fail;
+	if ((*tmpdir = open_subdir(fd, "tmp")) == -1 ||
+	    (*newdir = open_subdir(fd, "new")) == -1 ||
+	    (next = open_subdir(fd, "cur")) == -1) {
+		saved = errno;
+		close(fd);
+		if (*tmpdir != -1)
+			close(*tmpdir);
+		if (*newdir != -1)
+			close(*newdir);
+		*tmpdir = *newdir = -1;
+		errno = saved;
+		return -1;
+	}
+	close(next);
 	close(fd);
+	return 0;
+}
+
+/*
+ * The directories of the mailboxes delivered to in the last
+ * MAILDIR_CACHE_SECS, MAILDIR_CACHE_MAX of them at most: a busy mailbox
+ * then costs two dup()s per message instead of a walk from the root.
+ * The fds came from the same symlink-refusing walk, and an entry is never
+ * older than a few seconds, so a mailbox moved or removed meanwhile is
+ * found again soon; a file that cannot be created in a cached tmp/
+ * retries the walk at once. Guarded by dircache_mu.
+ */
+struct dircache {
+	char	*key;		/* root NUL path NUL */
+	size_t	 keylen;
+	int	 tmpdir, newdir;
+	time_t	 until;
+};
+
+static pthread_mutex_t	dircache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dircache	dircache[MAILDIR_CACHE_MAX];
+
+static time_t
+mono_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* cache_key - "root\0path\0" in buf; its length, or 0 if too long. */
+static size_t
+cache_key(const char *root, const char *path, char *buf, size_t bufsz)
+{
+	size_t	rl = strlen(root) + 1, pl = strlen(path) + 1;
+
+	if (rl + pl > bufsz)
+		return 0;
+	memcpy(buf, root, rl);
+	memcpy(buf + rl, path, pl);
+	return rl + pl;
+}
+
+/* drop - empty one entry; under dircache_mu. */
+static void
+drop(struct dircache *e)
+{
+	if (e->key == NULL)
+		return;
+	close(e->tmpdir);
+	close(e->newdir);
+	free(e->key);
+	e->key = NULL;
+}
+
+void
+maildir_forget(void)
+{
+	pthread_mutex_lock(&dircache_mu);
+	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
+		drop(&dircache[i]);
+	pthread_mutex_unlock(&dircache_mu);
+}
+
+/* cache_get - dups of the cached tmp/ and new/ for key; -1 if none. */
+static int
+cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
+{
+	time_t	now = mono_secs();
+	int	i, rc = -1;
+
+	pthread_mutex_lock(&dircache_mu);
+	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
+		struct dircache *e = &dircache[i];
+		if (e->key == NULL)
+			continue;
+		if (now >= e->until) {
+			drop(e);
+			continue;
+		}
+		if (e->keylen != keylen || memcmp(e->key, key, keylen) != 0)
+			continue;
+		if ((*tmpdir = fcntl(e->tmpdir, F_DUPFD_CLOEXEC, 3)) == -1)
+			break;
+		if ((*newdir = fcntl(e->newdir, F_DUPFD_CLOEXEC, 3)) == -1) {
+			close(*tmpdir);
+			break;
+		}
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&dircache_mu);
+	return rc;
+}
+
+/* cache_put - keep dups of tmpdir and newdir under key (best effort):
+ * in a free slot, else in place of the entry closest to expiry. */
+static void
+cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
+{
+	struct dircache	*e, *victim = &dircache[0];
+	char		*k;
+	int		 i, t, n;
+
+	if ((k = malloc(keylen)) == NULL)
+		return;
+	memcpy(k, key, keylen);
+	if ((t = fcntl(tmpdir, F_DUPFD_CLOEXEC, 3)) == -1) {
+		free(k);
+		return;
+	}
+	if ((n = fcntl(newdir, F_DUPFD_CLOEXEC, 3)) == -1) {
+		close(t);
+		free(k);
+		return;
+	}
+	pthread_mutex_lock(&dircache_mu);
+	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
+		e = &dircache[i];
+		if (e->key != NULL && e->keylen == keylen &&
+		    memcmp(e->key, key, keylen) == 0) {
+			victim = e;	/* another thread was first: refresh */
+			break;
+		}
+		if (e->key == NULL || e->until < victim->until)
+			victim = e;
+	}
+	drop(victim);
+	victim->key = k;
+	victim->keylen = keylen;
+	victim->tmpdir = t;
+	victim->newdir = n;
+	victim->until = mono_secs() + MAILDIR_CACHE_SECS;
+	pthread_mutex_unlock(&dircache_mu);
+}
+
+/* cache_invalidate - forget key's entry (its mailbox may have gone). */
+static void
+cache_invalidate(const char *key, size_t keylen)
+{
+	pthread_mutex_lock(&dircache_mu);
+	for (int i = 0; i < MAILDIR_CACHE_MAX; i++) {
+		struct dircache *e = &dircache[i];
+		if (e->key != NULL && e->keylen == keylen &&
+		    memcmp(e->key, key, keylen) == 0)
+			drop(e);
+	}
+	pthread_mutex_unlock(&dircache_mu);
+}
+
+int
+maildir_open(const char *root, const char *path, struct maildir_file *f)
+{
+	char	key[2 * MAILDIR_PATH_MAX];
+	size_t	keylen = cache_key(root, path, key, sizeof key);
+	int	cached = 0, saved;
+
+	f->fd = -1;
+	f->linked = 0;
+	f->name[0] = '\0';
+	if (keylen > 0)
+		cached = cache_get(key, keylen, &f->tmpdir, &f->newdir) == 0;
+	if (!cached && walk(root, path, &f->tmpdir, &f->newdir) == -1)
+		return -1;
 	if (unique_name(f->name, sizeof f->name) == -1) {
 		errno = ENAMETOOLONG;
 		goto fail;
 	}
 	f->fd = openat(f->tmpdir, f->name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
+	if (f->fd == -1 && cached) {
+		/* The mailbox may have gone since it was cached: walk again. */
+		cache_invalidate(key, keylen);
+		maildir_close_dirs(f);
+		return maildir_open(root, path, f);
+	}
 	if (f->fd == -1)
 		goto fail;
-	close(md);
+	if (!cached && keylen > 0)
+		cache_put(key, keylen, f->tmpdir, f->newdir);
 	return 0;
 fail:
 	saved = errno;
-	close(md);
-	if (f->tmpdir != -1)
-		close(f->tmpdir);
-	if (f->newdir != -1)
-		close(f->newdir);
-	f->tmpdir = f->newdir = -1;
+	maildir_close_dirs(f);
 	errno = saved;
 	return -1;
 }
@@ -282,16 +473,6 @@ maildir_link(struct maildir_file *f, int do_fsync)
 	if (do_fsync && dirsync(f->newdir) == -1)
 		return -1;
 	return 0;
-}
-
-static void
-maildir_close_dirs(struct maildir_file *f)
-{
-	if (f->tmpdir != -1)
-		close(f->tmpdir);
-	if (f->newdir != -1)
-		close(f->newdir);
-	f->tmpdir = f->newdir = -1;
 }
 
 void

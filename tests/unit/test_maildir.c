@@ -363,7 +363,8 @@ test_deliver(void)
 	snprintf(path, sizeof path, "%s//example.org///bob/", root);
 	CHECK_EQ_INT(deliver(root, path, "four\n", NULL, 0, 0), 0);
 	CHECK_EQ_INT(count2(root, "example.org/bob/new"), 1);
-	/* Nothing leaked. */
+	/* Nothing leaked (once the cached directories are let go). */
+	maildir_forget();
 	CHECK_EQ_INT(open_fds(), fds0);
 	rm_tree(root);
 }
@@ -483,6 +484,58 @@ test_symlinks(void)
 	CHECK_EQ_INT(deliver(link, path, "ok\n", NULL, 0, 0), 0);
 	CHECK_EQ_INT(count2(out, "x.example/u/new"), 1);
 
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+	rm_tree(out);
+}
+
+/*
+ * The directory cache: a mailbox removed after a delivery is made again
+ * by the next one; one replaced by a symlink is never written through;
+ * the cache answers only for the root it was filled under.
+ */
+static void
+test_cache(void)
+{
+	char	 root[512], out[512], path[1024], old[1100], other[1100];
+	struct maildir_file f;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(scratch(out, sizeof out) == 0);
+	snprintf(path, sizeof path, "%s/example.org/gina", root);
+	CHECK_EQ_INT(deliver(root, path, "one\n", NULL, 0, 1), 0);
+	/* Removed while cached: delivered again, into a new mailbox. */
+	rm_tree(path);
+	CHECK_EQ_INT(deliver(root, path, "two\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+
+	/* Moved aside and replaced by a symlink while cached: the copy goes
+	 * to the directory that was checked (or is refused), never out. */
+	snprintf(old, sizeof old, "%s.old", path);
+	REQUIRE(rename(path, old) == 0);
+	REQUIRE(symlink(out, path) == 0);
+	CHECK_EQ_INT(deliver(root, path, "three\n", NULL, 0, 1) == 0 ?
+	    count2(old, "new") : 2, 2);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	/* Once the cache is gone the symlink is refused. */
+	maildir_forget();
+	CHECK_EQ_INT(deliver(root, path, "four\n", NULL, 0, 1), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+
+	/* A cached mailbox is still not below another root. */
+	snprintf(path, sizeof path, "%s/example.org/hal", root);
+	CHECK_EQ_INT(deliver(root, path, "five\n", NULL, 0, 1), 0);
+	snprintf(other, sizeof other, "%s/example.net", root);
+	errno = 0;
+	if (!CHECK_EQ_INT(maildir_open(other, path, &f), -1))
+		maildir_abort(&f);
+	else
+		CHECK_EQ_INT(errno, EINVAL);
+
+	maildir_forget();
 	CHECK_EQ_INT(open_fds(), fds0);
 	rm_tree(root);
 	rm_tree(out);
@@ -538,6 +591,7 @@ test_abort(void)
 	CHECK_EQ_INT(count2(path, "new"), 1);
 	CHECK_EQ_INT(count2(path, "tmp"), 0);
 
+	maildir_forget();
 	CHECK_EQ_INT(open_fds(), fds0);
 	rm_tree(root);
 }
@@ -687,6 +741,7 @@ main(void)
 	RUN(test_open_refusals);
 	RUN(test_open_prefix_sibling);
 	RUN(test_symlinks);
+	RUN(test_cache);
 	RUN(test_abort);
 	RUN(test_set_host);
 	RUN(test_clean_stale);
