@@ -1,35 +1,42 @@
 /*
  * dirsync.c - group commit for directory fsyncs.
  * Owns: the table of directories being synced and who waits on them.
- * Threads: every field is guarded by dirsync_mu.
+ * Threads: the table and every queue are guarded by dirsync_mu.
  *
  * A copy is durable in new/ once new/ itself has been synced after the
  * link. When many sessions deliver into one maildir at once, one fsync
- * started after all their links covers every one of them: each caller
- * takes a ticket after its link; a leader syncs on behalf of every
- * ticket taken before its fsync began; the others wait for it. The 250
- * still goes out only after a sync that began after the caller's link.
+ * started after all their links covers every one of them: a caller
+ * finding no sync running leads one; a caller finding one running
+ * queues after its link and sleeps. The leader takes the whole queue
+ * just before its fsync starts, so everyone in it linked before that
+ * fsync began, and posts each its result afterwards; whoever queued
+ * meanwhile is woken to lead the next round. The 250 goes out only
+ * after a sync that began after the caller's link.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dirsync.h"
 
+/* A caller waiting for a sync to cover it; lives on its own stack. */
+struct waiter {
+	struct waiter	*next;
+	int		 lead;		/* woken to lead the next sync */
+	int		 err;		/* covered: 0, or the fsync's errno */
+	sem_t		 wake;
+};
+
 struct dirsync {
 	struct dirsync	*next;
 	dev_t		 dev;
 	ino_t		 ino;
-	uint64_t	 taken;		/* tickets handed out */
-	uint64_t	 synced;	/* tickets covered by a finished fsync */
-	uint64_t	 failed;	/* tickets covered by a failed fsync */
-	int		 failed_errno;
-	int		 running;	/* a leader is in fsync() */
+	int		 running;	/* a leader is between take and hand-on */
+	struct waiter	*head, **tail;	/* queued after their link */
 	int		 users;
-	pthread_cond_t	 done;
 };
 
 static pthread_mutex_t	 dirsync_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -48,12 +55,13 @@ lookup(dev_t dev, ino_t ino)
 		return NULL;
 	e->dev = dev;
 	e->ino = ino;
-	pthread_cond_init(&e->done, NULL);
+	e->tail = &e->head;
 	e->next = dirsync_list;
 	dirsync_list = e;
 	return e;
 }
 
+/* release - drop one user; under dirsync_mu. */
 static void
 release(struct dirsync *e)
 {
@@ -64,17 +72,54 @@ release(struct dirsync *e)
 	for (p = &dirsync_list; *p != e; p = &(*p)->next)
 		;
 	*p = e->next;
-	pthread_cond_destroy(&e->done);
 	free(e);
+}
+
+/* lead - one fsync covering every caller queued now; then wake them and
+ * hand the lead to the first caller queued meanwhile. */
+static int
+lead(struct dirsync *e, int fd)
+{
+	struct waiter	*covered, *w, *after, *next;
+	int		 rc, err;
+
+	pthread_mutex_lock(&dirsync_mu);
+	covered = e->head;
+	e->head = NULL;
+	e->tail = &e->head;
+	pthread_mutex_unlock(&dirsync_mu);
+
+	rc = fsync(fd);
+	err = rc == -1 ? errno : 0;
+
+	pthread_mutex_lock(&dirsync_mu);
+	if ((next = e->head) != NULL) {
+		if ((e->head = next->next) == NULL)
+			e->tail = &e->head;
+	} else
+		e->running = 0;
+	pthread_mutex_unlock(&dirsync_mu);
+	for (w = covered; w != NULL; w = after) {
+		after = w->next;
+		w->err = rc == -1 ? (err ? err : EIO) : 0;
+		sem_post(&w->wake);	/* w may be gone from here on */
+	}
+	if (next != NULL) {
+		next->lead = 1;
+		sem_post(&next->wake);
+	}
+	if (rc == -1)
+		errno = err;
+	return rc;
 }
 
 int
 dirsync(int fd)
 {
 	struct dirsync	*e;
+	struct waiter	 self;
 	struct stat	 st;
-	uint64_t	 ticket, upto;
-	int		 rc = 0, err = 0;
+	int		 rc, saved;
 
 	if (fstat(fd, &st) == -1)
 		return -1;
@@ -84,38 +129,33 @@ dirsync(int fd)
 		return fsync(fd);	/* no memory: sync alone */
 	}
 	e->users++;
-	ticket = ++e->taken;
-	while (e->synced < ticket && e->failed < ticket) {
-		if (e->running) {
-			pthread_cond_wait(&e->done, &dirsync_mu);
-			continue;
-		}
-		/* Lead: this fsync covers every ticket taken so far. */
+	if (!e->running) {
 		e->running = 1;
-		upto = e->taken;
 		pthread_mutex_unlock(&dirsync_mu);
-		rc = fsync(fd);
-		err = errno;
-		pthread_mutex_lock(&dirsync_mu);
-		e->running = 0;
-		if (rc == 0)
-			e->synced = upto;
-		else {
-			e->failed = upto;
-			e->failed_errno = err;
-		}
-		pthread_cond_broadcast(&e->done);
+		rc = lead(e, fd);
+	} else {
+		self.next = NULL;
+		self.lead = 0;
+		self.err = 0;
+		sem_init(&self.wake, 0, 0);
+		*e->tail = &self;
+		e->tail = &self.next;
+		pthread_mutex_unlock(&dirsync_mu);
+		while (sem_wait(&self.wake) == -1 && errno == EINTR)
+			;
+		sem_destroy(&self.wake);
+		if (self.lead)
+			rc = lead(e, fd);
+		else if (self.err) {
+			errno = self.err;
+			rc = -1;
+		} else
+			rc = 0;
 	}
-	/* A failed sync that covered our ticket fails us, even if a later
-	 * one succeeded: after an fsync error the link may be lost. */
-	if (e->failed >= ticket) {
-		rc = -1;
-		err = e->failed_errno;
-	} else
-		rc = 0;
+	saved = errno;
+	pthread_mutex_lock(&dirsync_mu);
 	release(e);
 	pthread_mutex_unlock(&dirsync_mu);
-	if (rc == -1)
-		errno = err;
+	errno = saved;
 	return rc;
 }

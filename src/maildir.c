@@ -267,7 +267,9 @@ walk(const char *root, const char *path, int *tmpdir, int *newdir)
  * The fds came from the same symlink-refusing walk, and an entry is never
  * older than a few seconds, so a mailbox moved or removed meanwhile is
  * found again soon; a file that cannot be created in a cached tmp/
- * retries the walk at once. Guarded by dircache_mu.
+ * retries the walk at once. At most 2 * MAILDIR_CACHE_MAX descriptors
+ * are held. Guarded by dircache_lk: lookups share it
+ * (many sessions deliver to one mailbox at once), changes take it alone.
  */
 struct dircache {
 	char	*key;		/* root NUL path NUL */
@@ -276,7 +278,7 @@ struct dircache {
 	time_t	 until;
 };
 
-static pthread_mutex_t	dircache_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t	dircache_lk = PTHREAD_RWLOCK_INITIALIZER;
 static struct dircache	dircache[MAILDIR_CACHE_MAX];
 
 static time_t
@@ -301,7 +303,7 @@ cache_key(const char *root, const char *path, char *buf, size_t bufsz)
 	return rl + pl;
 }
 
-/* drop - empty one entry; under dircache_mu. */
+/* drop - empty one entry; dircache_lk held for writing. */
 static void
 drop(struct dircache *e)
 {
@@ -316,30 +318,44 @@ drop(struct dircache *e)
 void
 maildir_forget(void)
 {
-	pthread_mutex_lock(&dircache_mu);
+	pthread_rwlock_wrlock(&dircache_lk);
 	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
 		drop(&dircache[i]);
-	pthread_mutex_unlock(&dircache_mu);
+	pthread_rwlock_unlock(&dircache_lk);
 }
 
-/* cache_get - dups of the cached tmp/ and new/ for key; -1 if none. */
+/* cache_invalidate - forget key's entry (its mailbox may have gone). */
+static void
+cache_invalidate(const char *key, size_t keylen)
+{
+	pthread_rwlock_wrlock(&dircache_lk);
+	for (int i = 0; i < MAILDIR_CACHE_MAX; i++) {
+		struct dircache *e = &dircache[i];
+		if (e->key != NULL && e->keylen == keylen &&
+		    memcmp(e->key, key, keylen) == 0)
+			drop(e);
+	}
+	pthread_rwlock_unlock(&dircache_lk);
+}
+
+/* cache_get - dups of the cached tmp/ and new/ for key; -1 if none
+ * (or the entry has expired: then it is dropped). */
 static int
 cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
 {
 	time_t	now = mono_secs();
-	int	i, rc = -1;
+	int	i, rc = -1, expired = 0;
 
-	pthread_mutex_lock(&dircache_mu);
+	pthread_rwlock_rdlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
 		struct dircache *e = &dircache[i];
-		if (e->key == NULL)
+		if (e->key == NULL || e->keylen != keylen ||
+		    memcmp(e->key, key, keylen) != 0)
 			continue;
 		if (now >= e->until) {
-			drop(e);
-			continue;
+			expired = 1;
+			break;
 		}
-		if (e->keylen != keylen || memcmp(e->key, key, keylen) != 0)
-			continue;
 		if ((*tmpdir = fcntl(e->tmpdir, F_DUPFD_CLOEXEC, 3)) == -1)
 			break;
 		if ((*newdir = fcntl(e->newdir, F_DUPFD_CLOEXEC, 3)) == -1) {
@@ -349,7 +365,9 @@ cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
 		rc = 0;
 		break;
 	}
-	pthread_mutex_unlock(&dircache_mu);
+	pthread_rwlock_unlock(&dircache_lk);
+	if (expired)
+		cache_invalidate(key, keylen);
 	return rc;
 }
 
@@ -374,7 +392,7 @@ cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
 		free(k);
 		return;
 	}
-	pthread_mutex_lock(&dircache_mu);
+	pthread_rwlock_wrlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
 		e = &dircache[i];
 		if (e->key != NULL && e->keylen == keylen &&
@@ -382,7 +400,8 @@ cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
 			victim = e;	/* another thread was first: refresh */
 			break;
 		}
-		if (e->key == NULL || e->until < victim->until)
+		if (victim->key != NULL &&
+		    (e->key == NULL || e->until < victim->until))
 			victim = e;
 	}
 	drop(victim);
@@ -391,21 +410,7 @@ cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
 	victim->tmpdir = t;
 	victim->newdir = n;
 	victim->until = mono_secs() + MAILDIR_CACHE_SECS;
-	pthread_mutex_unlock(&dircache_mu);
-}
-
-/* cache_invalidate - forget key's entry (its mailbox may have gone). */
-static void
-cache_invalidate(const char *key, size_t keylen)
-{
-	pthread_mutex_lock(&dircache_mu);
-	for (int i = 0; i < MAILDIR_CACHE_MAX; i++) {
-		struct dircache *e = &dircache[i];
-		if (e->key != NULL && e->keylen == keylen &&
-		    memcmp(e->key, key, keylen) == 0)
-			drop(e);
-	}
-	pthread_mutex_unlock(&dircache_mu);
+	pthread_rwlock_unlock(&dircache_lk);
 }
 
 int
