@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,8 @@ struct client {
 struct parked {
 	struct parked	*next;
 	struct client	*c;		/* handed over by the listener */
-	pthread_cond_t	 wake;
+	int		 owed;		/* posts promised, under lk.mu */
+	sem_t		 wake;		/* posted once c is set, or to stop */
 };
 
 static struct {
@@ -153,50 +155,64 @@ ip_put(struct ipcount *e)
 	free(e);
 }
 
-/* park - wait (under lk.mu) for the listener to hand over a client;
- * NULL when none came in PARKED_SECS, or we are stopping. */
+/* park - wait for the listener to hand over a client (called and
+ * returning with lk.mu held); NULL when none came in PARKED_SECS, or we
+ * are stopping. The wait itself is on a semaphore, outside lk.mu, so
+ * the listener's post does not leave us queueing for its mutex. */
 static struct client *
 park(void)
 {
-	struct parked	  self = { .next = NULL, .c = NULL };
+	struct parked	  self = { .next = NULL, .c = NULL, .owed = 0 };
 	struct parked	**pp;
 	struct timespec	  until;
+	int		  rc, got;
 
 	if (lk.stopping || lk.nparked >= PARKED_MAX)
 		return NULL;
-	pthread_cond_init(&self.wake, NULL);
+	sem_init(&self.wake, 0, 0);
 	self.next = lk.parked;
 	lk.parked = &self;
 	lk.nparked++;
+	pthread_mutex_unlock(&lk.mu);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += PARKED_SECS;
-	while (self.c == NULL && !lk.stopping &&
-	    pthread_cond_timedwait(&self.wake, &lk.mu, &until) != ETIMEDOUT)
+	while ((rc = sem_timedwait(&self.wake, &until)) == -1 && errno == EINTR)
 		;
-	if (self.c == NULL) {
-		/* Still listed: nobody took us. */
-		for (pp = &lk.parked; *pp != &self; pp = &(*pp)->next)
+	got = rc == 0;
+	pthread_mutex_lock(&lk.mu);
+	/* Timed out, or told to stop: leave the list if still on it. */
+	for (pp = &lk.parked; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == &self) {
+			*pp = self.next;
+			lk.nparked--;
+			break;
+		}
+	/* Every post promised must land before the semaphore goes away. */
+	while (got < self.owed) {
+		pthread_mutex_unlock(&lk.mu);
+		while (sem_wait(&self.wake) == -1 && errno == EINTR)
 			;
-		*pp = self.next;
-		lk.nparked--;
+		got++;
+		pthread_mutex_lock(&lk.mu);
 	}
-	pthread_cond_destroy(&self.wake);
+	sem_destroy(&self.wake);
 	return self.c;
 }
 
-/* unpark - hand c to a parked thread (under lk.mu); 0 if none waits. */
-static int
+/* unpark - take a parked thread for c (under lk.mu); post it once
+ * lk.mu is released. NULL if none waits. */
+static struct parked *
 unpark(struct client *c)
 {
 	struct parked *p = lk.parked;
 
 	if (p == NULL)
-		return 0;
+		return NULL;
 	lk.parked = p->next;
 	lk.nparked--;
 	p->c = c;
-	pthread_cond_signal(&p->wake);
-	return 1;
+	p->owed++;
+	return p;
 }
 
 /* client_thread - one session, give back its slot, then wait to be
@@ -240,6 +256,7 @@ static void
 accept_one(int i, pthread_attr_t *attr)
 {
 	struct client	*c;
+	struct parked	*p;
 	struct config	*cf;
 	socklen_t	 len;
 	unsigned char	 key[16];
@@ -288,8 +305,9 @@ accept_one(int i, pthread_attr_t *attr)
 	lk.active++;
 	cf->refs++;
 	c->cf = cf;
-	if (unpark(c)) {
+	if ((p = unpark(c)) != NULL) {
 		pthread_mutex_unlock(&lk.mu);
+		sem_post(&p->wake);
 		return;
 	}
 	pthread_mutex_unlock(&lk.mu);
@@ -532,8 +550,10 @@ listener_stop(int grace)
 
 	pthread_mutex_lock(&lk.mu);
 	lk.stopping = 1;
-	for (struct parked *p = lk.parked; p != NULL; p = p->next)
-		pthread_cond_signal(&p->wake);
+	for (struct parked *p = lk.parked; p != NULL; p = p->next) {
+		p->owed++;
+		sem_post(&p->wake);
+	}
 	pthread_mutex_unlock(&lk.mu);
 	(void)!write(lk.wake[1], "x", 1);
 	pthread_join(lk.thread, NULL);
