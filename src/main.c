@@ -32,6 +32,7 @@
 #include "smtpd.h"
 
 #define TRIM_KEEP	(512 * 1024)
+#define TRIM_SECS	30
 
 #ifndef SMTPD_CONF
 #define SMTPD_CONF	"/etc/smtpd.conf"
@@ -385,8 +386,16 @@ main(int argc, char *argv[])
 	listener_start(cf);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		struct timespec tick = { TRIM_SECS, 0 };
+		if ((sig = sigtimedwait(&sigs, NULL, &tick)) == -1) {
+#ifdef __GLIBC__
+			/* Idle client threads pin freed memory in their
+			 * caches; after a burst, give it back. */
+			if (errno == EAGAIN)
+				malloc_trim(0);
+#endif
 			continue;
+		}
 		if (sig == SIGHUP)
 			reload(reloadpath);
 		else if (sig == SIGUSR1)
