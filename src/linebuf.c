@@ -109,7 +109,7 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 		lb->off = 0;
 	}
 	if (lb->len == lb->cap)
-		return LB_OK;	/* full: the caller must consume first */	/* full: the caller must consume first */
+		return LB_OK;	/* full: the caller must consume first */
 	pfd[0].fd = lb->fd;
 	pfd[0].events = POLLIN;
 	if (watch_wake && lb->wakefd != -1) {

@@ -1,8 +1,9 @@
 /*
  * maildir.c - where a recipient's copy goes and how it gets there.
  * Owns: %u/%d template expansion, safe directory creation below the
- * spool root, unique file names, the tmp/ -> new/ protocol, and the
- * start-up sweep of stale tmp/ files.
+ * spool root, the short-lived cache of mailbox directories, unique file
+ * names, the tmp/ -> new/ protocol, and the start-up sweep of stale
+ * tmp/ files.
  * Not here: the message bytes (session.c writes them through f->fd).
  *
  * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
