@@ -90,7 +90,7 @@ lead(struct dirsync *e, int fd)
 	pthread_mutex_unlock(&dirsync_mu);
 
 	rc = fsync(fd);
-	err = rc == -1 ? errno : 0;
+	err = rc == -1 ? (errno ? errno : EIO) : 0;
 
 	pthread_mutex_lock(&dirsync_mu);
 	if ((next = e->head) != NULL) {
@@ -101,7 +101,7 @@ lead(struct dirsync *e, int fd)
 	pthread_mutex_unlock(&dirsync_mu);
 	for (w = covered; w != NULL; w = after) {
 		after = w->next;
-		w->err = rc == -1 ? (err ? err : EIO) : 0;
+		w->err = err;
 		sem_post(&w->wake);	/* w may be gone from here on */
 	}
 	if (next != NULL) {

@@ -215,15 +215,15 @@ maildir_close_dirs(struct maildir_file *f)
 }
 
 /* walk - open (creating as needed) the maildir at path below root, no
- * symlinks followed below root; its tmp/ and new/ in *tmpdir, *newdir. */
+ * symlinks followed below root; its tmp/ and new/ in f. */
 static int
-walk(const char *root, const char *path, int *tmpdir, int *newdir)
+walk(const char *root, const char *path, struct maildir_file *f)
 {
 	char	 rel[MAILDIR_PATH_MAX], *comp, *save = NULL;
 	size_t	 rl = strlen(root);
 	int	 fd, next, saved;
 
-	*tmpdir = *newdir = -1;
+	f->tmpdir = f->newdir = -1;
 	if (strncmp(path, root, rl) != 0 ||
 	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
 	    buf_copy(rel, sizeof rel, path + rl) == -1) {
@@ -243,16 +243,12 @@ walk(const char *root, const char *path, int *tmpdir, int *newdir)
 		}
 		fd = next;
 	}
-	if ((*tmpdir = open_subdir(fd, "tmp")) == -1 ||
-	    (*newdir = open_subdir(fd, "new")) == -1 ||
+	if ((f->tmpdir = open_subdir(fd, "tmp")) == -1 ||
+	    (f->newdir = open_subdir(fd, "new")) == -1 ||
 	    (next = open_subdir(fd, "cur")) == -1) {
 		saved = errno;
 		close(fd);
-		if (*tmpdir != -1)
-			close(*tmpdir);
-		if (*newdir != -1)
-			close(*newdir);
-		*tmpdir = *newdir = -1;
+		maildir_close_dirs(f);
 		errno = saved;
 		return -1;
 	}
@@ -304,6 +300,27 @@ cache_key(const char *root, const char *path, char *buf, size_t bufsz)
 	return rl + pl;
 }
 
+/* holds - e is the entry for key. */
+static int
+holds(const struct dircache *e, const char *key, size_t keylen)
+{
+	return e->key != NULL && e->keylen == keylen &&
+	    memcmp(e->key, key, keylen) == 0;
+}
+
+/* dup_dirs - dups of a tmp/ and new/ pair in *t2, *n2; 0 or -1. */
+static int
+dup_dirs(int t, int n, int *t2, int *n2)
+{
+	if ((*t2 = fcntl(t, F_DUPFD_CLOEXEC, 3)) == -1)
+		return -1;
+	if ((*n2 = fcntl(n, F_DUPFD_CLOEXEC, 3)) == -1) {
+		close(*t2);
+		return -1;
+	}
+	return 0;
+}
+
 /* drop - empty one entry; dircache_lk held for writing. */
 static void
 drop(struct dircache *e)
@@ -330,12 +347,9 @@ static void
 cache_invalidate(const char *key, size_t keylen)
 {
 	pthread_rwlock_wrlock(&dircache_lk);
-	for (int i = 0; i < MAILDIR_CACHE_MAX; i++) {
-		struct dircache *e = &dircache[i];
-		if (e->key != NULL && e->keylen == keylen &&
-		    memcmp(e->key, key, keylen) == 0)
-			drop(e);
-	}
+	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
+		if (holds(&dircache[i], key, keylen))
+			drop(&dircache[i]);
 	pthread_rwlock_unlock(&dircache_lk);
 }
 
@@ -350,20 +364,12 @@ cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
 	pthread_rwlock_rdlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
 		struct dircache *e = &dircache[i];
-		if (e->key == NULL || e->keylen != keylen ||
-		    memcmp(e->key, key, keylen) != 0)
+		if (!holds(e, key, keylen))
 			continue;
-		if (now >= e->until) {
+		if (now >= e->until)
 			expired = 1;
-			break;
-		}
-		if ((*tmpdir = fcntl(e->tmpdir, F_DUPFD_CLOEXEC, 3)) == -1)
-			break;
-		if ((*newdir = fcntl(e->newdir, F_DUPFD_CLOEXEC, 3)) == -1) {
-			close(*tmpdir);
-			break;
-		}
-		rc = 0;
+		else
+			rc = dup_dirs(e->tmpdir, e->newdir, tmpdir, newdir);
 		break;
 	}
 	pthread_rwlock_unlock(&dircache_lk);
@@ -384,20 +390,14 @@ cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
 	if ((k = malloc(keylen)) == NULL)
 		return;
 	memcpy(k, key, keylen);
-	if ((t = fcntl(tmpdir, F_DUPFD_CLOEXEC, 3)) == -1) {
-		free(k);
-		return;
-	}
-	if ((n = fcntl(newdir, F_DUPFD_CLOEXEC, 3)) == -1) {
-		close(t);
+	if (dup_dirs(tmpdir, newdir, &t, &n) == -1) {
 		free(k);
 		return;
 	}
 	pthread_rwlock_wrlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
 		e = &dircache[i];
-		if (e->key != NULL && e->keylen == keylen &&
-		    memcmp(e->key, key, keylen) == 0) {
+		if (holds(e, key, keylen)) {
 			victim = e;	/* another thread was first: refresh */
 			break;
 		}
@@ -426,7 +426,7 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 	f->name[0] = '\0';
 	if (keylen > 0)
 		cached = cache_get(key, keylen, &f->tmpdir, &f->newdir) == 0;
-	if (!cached && walk(root, path, &f->tmpdir, &f->newdir) == -1)
+	if (!cached && walk(root, path, f) == -1)
 		return -1;
 	if (unique_name(f->name, sizeof f->name) == -1) {
 		errno = ENAMETOOLONG;
