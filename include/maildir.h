@@ -6,12 +6,13 @@
 
 #include <stddef.h>
 
+struct maildir_dirs;	/* a mailbox's tmp/ and new/ (maildir.c) */
+
 /* One recipient's copy while it is being written. */
 struct maildir_file {
-	int	tmpdir;		/* fd of <maildir>/tmp */
-	int	newdir;		/* fd of <maildir>/new */
+	struct maildir_dirs *dirs;	/* NULL once finished or aborted */
 	int	fd;		/* the file in tmp/, -1 once closed */
-	int	linked;		/* 1 once it is in new/ */
+	int	linked;		/* non-zero once it is in new/ */
 	char	name[160];	/* unique file name */
 };
 
@@ -50,9 +51,9 @@ int	maildir_open(const char *root, const char *path, struct maildir_file *f);
 void	maildir_forget(void);
 /* maildir_sync - fsync (if asked) and close the tmp file; 0 or -1. */
 int	maildir_sync(struct maildir_file *f, int do_fsync);
-/* maildir_link - link the tmp file into new/ and fsync new/ if asked. */
+/* maildir_link - move the tmp file into new/ and fsync new/ if asked. */
 int	maildir_link(struct maildir_file *f, int do_fsync);
-/* maildir_finish - drop the tmp name after a successful link. */
+/* maildir_finish - let go of the copy after a successful link. */
 void	maildir_finish(struct maildir_file *f);
 /* maildir_abort - remove the copy from tmp/ (and new/ if linked). */
 void	maildir_abort(struct maildir_file *f);

@@ -17,7 +17,6 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dirsync.h"
@@ -114,17 +113,14 @@ lead(struct dirsync *e, int fd)
 }
 
 int
-dirsync(int fd)
+dirsync(int fd, dev_t dev, ino_t ino)
 {
 	struct dirsync	*e;
 	struct waiter	 self;
-	struct stat	 st;
 	int		 rc, saved;
 
-	if (fstat(fd, &st) == -1)
-		return -1;
 	pthread_mutex_lock(&dirsync_mu);
-	if ((e = lookup(st.st_dev, st.st_ino)) == NULL) {
+	if ((e = lookup(dev, ino)) == NULL) {
 		pthread_mutex_unlock(&dirsync_mu);
 		return fsync(fd);	/* no memory: sync alone */
 	}

@@ -7,11 +7,13 @@
  * Not here: the message bytes (session.c writes them through f->fd).
  *
  * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
- * close, link() it to new/NAME (link, not rename: it fails rather than
- * replaces on a name clash and is atomic on NFS), fsync new/, then
- * unlink tmp/NAME. NAME must be unique per delivery across hosts
- * sharing the spool: seconds, microseconds, pid, a process-wide
- * counter, random bits and the host name. Below the spool root every
+ * close, move it to new/NAME, fsync new/. The move is a rename that
+ * refuses to replace (RENAME_NOREPLACE), so a name clash fails rather
+ * than overwrites; where the filesystem cannot do that (NFS), it is the
+ * classic link() to new/ and unlink() of tmp/NAME after the fsync.
+ * NAME must be unique per delivery across hosts sharing the spool:
+ * seconds, microseconds, pid, a process-wide counter, random bits drawn
+ * once per process, and the host name. Below the spool root every
  * component is opened with O_NOFOLLOW, so a planted symlink is refused
  * rather than followed out of the spool.
  */
@@ -42,8 +44,24 @@
 #define MAILDIR_CACHE_SECS	2	/* see dircache */
 #define MAILDIR_CACHE_MAX	16
 
+/* How a copy got into new/ (maildir_file.linked). */
+#define MOVED	1	/* renamed: tmp/NAME is gone */
+#define LINKED	2	/* linked: tmp/NAME remains until maildir_finish */
+
+/* A mailbox's tmp/ and new/, shared by the cache and every copy being
+ * written there; closed when the last reference goes. */
+struct maildir_dirs {
+	int		tmpdir, newdir;
+	dev_t		dev;		/* new/'s identity, for dirsync */
+	ino_t		ino;
+	atomic_int	refs;
+};
+
 static char		maildir_host[128] = "localhost";
 static atomic_uint	maildir_counter;
+static pthread_once_t	name_once = PTHREAD_ONCE_INIT;
+static long		name_pid;	/* this process, and its random bits */
+static unsigned		name_rand;
 
 /* path_part_ok - s can be one path component: see maildir_local_ok. */
 static int
@@ -187,51 +205,100 @@ open_subdir(int fd, const char *name)
 	return -1;
 }
 
+/* name_fresh - the pid and random bits in unique names; again in a
+ * child after fork(), so no two processes share them. */
+static void
+name_fresh(void)
+{
+	name_pid = (long)getpid();
+	if (getrandom(&name_rand, sizeof name_rand, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof name_rand) {
+		struct timeval tv;
+		gettimeofday(&tv, NULL);
+		name_rand = ((unsigned)tv.tv_usec ^ (unsigned)name_pid) * 2654435761u;
+	}
+}
+
+static void
+name_init(void)
+{
+	name_fresh();
+	(void)pthread_atfork(NULL, NULL, name_fresh);
+}
+
 /* unique_name - time.MusecPpidQcounterRrandom.host */
 static int
 unique_name(char *buf, size_t bufsz)
 {
 	struct timeval	tv;
-	unsigned	r = 0;
 	int		n;
 
+	pthread_once(&name_once, name_init);
 	gettimeofday(&tv, NULL);
-	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
-		r = (unsigned)tv.tv_usec * 2654435761u;
 	n = snprintf(buf, bufsz, "%lld.M%06ldP%ldQ%uR%08x.%s",
-	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-	    atomic_fetch_add(&maildir_counter, 1) + 1, r, maildir_host);
+	    (long long)tv.tv_sec, (long)tv.tv_usec, name_pid,
+	    atomic_fetch_add(&maildir_counter, 1) + 1, name_rand, maildir_host);
 	return (n < 0 || (size_t)n >= bufsz) ? -1 : 0;
 }
 
-static void
-maildir_close_dirs(struct maildir_file *f)
+/* dirs_new - a shared pair for tmpdir and newdir (taken over, closed on
+ * failure), one reference held; NULL with errno set. */
+static struct maildir_dirs *
+dirs_new(int tmpdir, int newdir)
 {
-	if (f->tmpdir != -1)
-		close(f->tmpdir);
-	if (f->newdir != -1)
-		close(f->newdir);
-	f->tmpdir = f->newdir = -1;
+	struct maildir_dirs	*d;
+	struct stat		 st;
+	int			 saved;
+
+	if (fstat(newdir, &st) == -1 || (d = malloc(sizeof *d)) == NULL) {
+		saved = errno;
+		close(tmpdir);
+		close(newdir);
+		errno = saved;
+		return NULL;
+	}
+	d->tmpdir = tmpdir;
+	d->newdir = newdir;
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	atomic_init(&d->refs, 1);
+	return d;
+}
+
+static struct maildir_dirs *
+dirs_ref(struct maildir_dirs *d)
+{
+	atomic_fetch_add(&d->refs, 1);
+	return d;
+}
+
+static void
+dirs_release(struct maildir_dirs *d)
+{
+	if (d == NULL || atomic_fetch_sub(&d->refs, 1) != 1)
+		return;
+	close(d->tmpdir);
+	close(d->newdir);
+	free(d);
 }
 
 /* walk - open (creating as needed) the maildir at path below root, no
- * symlinks followed below root; its tmp/ and new/ in f. */
-static int
-walk(const char *root, const char *path, struct maildir_file *f)
+ * symlinks followed below root; its tmp/ and new/, or NULL. */
+static struct maildir_dirs *
+walk(const char *root, const char *path)
 {
 	char	 rel[MAILDIR_PATH_MAX], *comp, *save = NULL;
 	size_t	 rl = strlen(root);
-	int	 fd, next, saved;
+	int	 fd, next, tmpdir = -1, newdir = -1, saved;
 
-	f->tmpdir = f->newdir = -1;
 	if (strncmp(path, root, rl) != 0 ||
 	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
 	    buf_copy(rel, sizeof rel, path + rl) == -1) {
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
 	if ((fd = open(rl ? root : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
+		return NULL;
 	for (comp = strtok_r(rel, "/", &save); comp != NULL;
 	    comp = strtok_r(NULL, "/", &save)) {
 		next = open_subdir(fd, comp);
@@ -239,40 +306,45 @@ walk(const char *root, const char *path, struct maildir_file *f)
 		close(fd);
 		if (next == -1) {
 			errno = saved;
-			return -1;
+			return NULL;
 		}
 		fd = next;
 	}
-	if ((f->tmpdir = open_subdir(fd, "tmp")) == -1 ||
-	    (f->newdir = open_subdir(fd, "new")) == -1 ||
+	if ((tmpdir = open_subdir(fd, "tmp")) == -1 ||
+	    (newdir = open_subdir(fd, "new")) == -1 ||
 	    (next = open_subdir(fd, "cur")) == -1) {
 		saved = errno;
 		close(fd);
-		maildir_close_dirs(f);
+		if (tmpdir != -1)
+			close(tmpdir);
+		if (newdir != -1)
+			close(newdir);
 		errno = saved;
-		return -1;
+		return NULL;
 	}
 	close(next);
 	close(fd);
-	return 0;
+	return dirs_new(tmpdir, newdir);
 }
 
 /*
  * The directories of the mailboxes delivered to in the last
  * MAILDIR_CACHE_SECS, MAILDIR_CACHE_MAX of them at most: a busy mailbox
- * then costs two dup()s per message instead of a walk from the root.
- * The fds came from the same symlink-refusing walk, and an entry is never
- * older than a few seconds, so a mailbox moved or removed meanwhile is
- * found again soon; a file that cannot be created in a cached tmp/
- * retries the walk at once. At most 2 * MAILDIR_CACHE_MAX descriptors
- * are held. Guarded by dircache_lk: lookups share it
- * (many sessions deliver to one mailbox at once), changes take it alone.
+ * then costs no system call per message to find instead of a walk from
+ * the root. The fds came from the same symlink-refusing walk, and an
+ * entry is never older than a few seconds, so a mailbox moved or
+ * removed meanwhile is found again soon; a file that cannot be created
+ * in a cached tmp/ retries the walk at once. An entry holds one
+ * reference to its pair and every copy being written one more, so a
+ * pair dropped from the cache stays open until its last copy is done.
+ * Guarded by dircache_lk: lookups share it (many sessions deliver to
+ * one mailbox at once), changes take it alone.
  */
 struct dircache {
-	char	*key;		/* root NUL path NUL */
-	size_t	 keylen;
-	int	 tmpdir, newdir;
-	time_t	 until;
+	char			*key;		/* root NUL path NUL */
+	size_t			 keylen;
+	struct maildir_dirs	*dirs;
+	time_t			 until;
 };
 
 static pthread_rwlock_t	dircache_lk = PTHREAD_RWLOCK_INITIALIZER;
@@ -308,29 +380,16 @@ holds(const struct dircache *e, const char *key, size_t keylen)
 	    memcmp(e->key, key, keylen) == 0;
 }
 
-/* dup_dirs - dups of a tmp/ and new/ pair in *t2, *n2; 0 or -1. */
-static int
-dup_dirs(int t, int n, int *t2, int *n2)
-{
-	if ((*t2 = fcntl(t, F_DUPFD_CLOEXEC, 3)) == -1)
-		return -1;
-	if ((*n2 = fcntl(n, F_DUPFD_CLOEXEC, 3)) == -1) {
-		close(*t2);
-		return -1;
-	}
-	return 0;
-}
-
 /* drop - empty one entry; dircache_lk held for writing. */
 static void
 drop(struct dircache *e)
 {
 	if (e->key == NULL)
 		return;
-	close(e->tmpdir);
-	close(e->newdir);
+	dirs_release(e->dirs);
 	free(e->key);
 	e->key = NULL;
+	e->dirs = NULL;
 }
 
 void
@@ -353,13 +412,14 @@ cache_invalidate(const char *key, size_t keylen)
 	pthread_rwlock_unlock(&dircache_lk);
 }
 
-/* cache_get - dups of the cached tmp/ and new/ for key; -1 if none
- * (or the entry has expired: then it is dropped). */
-static int
-cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
+/* cache_get - a reference to the cached pair for key; NULL if none (or
+ * the entry has expired: then it is dropped). */
+static struct maildir_dirs *
+cache_get(const char *key, size_t keylen)
 {
+	struct maildir_dirs *d = NULL;
 	time_t	now = mono_secs();
-	int	i, rc = -1, expired = 0;
+	int	i, expired = 0;
 
 	pthread_rwlock_rdlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
@@ -369,31 +429,27 @@ cache_get(const char *key, size_t keylen, int *tmpdir, int *newdir)
 		if (now >= e->until)
 			expired = 1;
 		else
-			rc = dup_dirs(e->tmpdir, e->newdir, tmpdir, newdir);
+			d = dirs_ref(e->dirs);
 		break;
 	}
 	pthread_rwlock_unlock(&dircache_lk);
 	if (expired)
 		cache_invalidate(key, keylen);
-	return rc;
+	return d;
 }
 
-/* cache_put - keep dups of tmpdir and newdir under key (best effort):
- * in a free slot, else in place of the entry closest to expiry. */
+/* cache_put - keep a reference to d under key (best effort): in a free
+ * slot, else in place of the entry closest to expiry. */
 static void
-cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
+cache_put(const char *key, size_t keylen, struct maildir_dirs *d)
 {
 	struct dircache	*e, *victim = &dircache[0];
 	char		*k;
-	int		 i, t, n;
+	int		 i;
 
 	if ((k = malloc(keylen)) == NULL)
 		return;
 	memcpy(k, key, keylen);
-	if (dup_dirs(tmpdir, newdir, &t, &n) == -1) {
-		free(k);
-		return;
-	}
 	pthread_rwlock_wrlock(&dircache_lk);
 	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
 		e = &dircache[i];
@@ -408,8 +464,7 @@ cache_put(const char *key, size_t keylen, int tmpdir, int newdir)
 	drop(victim);
 	victim->key = k;
 	victim->keylen = keylen;
-	victim->tmpdir = t;
-	victim->newdir = n;
+	victim->dirs = dirs_ref(d);
 	victim->until = mono_secs() + MAILDIR_CACHE_SECS;
 	pthread_rwlock_unlock(&dircache_lk);
 }
@@ -419,35 +474,41 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 {
 	char	key[2 * MAILDIR_PATH_MAX];
 	size_t	keylen = cache_key(root, path, key, sizeof key);
-	int	cached = 0, saved;
+	int	cached, saved;
 
 	f->fd = -1;
 	f->linked = 0;
 	f->name[0] = '\0';
-	if (keylen > 0)
-		cached = cache_get(key, keylen, &f->tmpdir, &f->newdir) == 0;
-	if (!cached && walk(root, path, f) == -1)
+	f->dirs = keylen > 0 ? cache_get(key, keylen) : NULL;
+	cached = f->dirs != NULL;
+	if (!cached && (f->dirs = walk(root, path)) == NULL)
 		return -1;
 	if (unique_name(f->name, sizeof f->name) == -1) {
 		errno = ENAMETOOLONG;
 		goto fail;
 	}
-	f->fd = openat(f->tmpdir, f->name,
+	f->fd = openat(f->dirs->tmpdir, f->name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
 	if (f->fd == -1 && cached) {
 		/* The mailbox may have gone since it was cached: walk again. */
 		cache_invalidate(key, keylen);
-		maildir_close_dirs(f);
-		return maildir_open(root, path, f);
+		dirs_release(f->dirs);
+		cached = 0;
+		if ((f->dirs = walk(root, path)) == NULL)
+			return -1;
+		f->fd = openat(f->dirs->tmpdir, f->name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    MAILDIR_FILE_MODE);
 	}
 	if (f->fd == -1)
 		goto fail;
 	if (!cached && keylen > 0)
-		cache_put(key, keylen, f->tmpdir, f->newdir);
+		cache_put(key, keylen, f->dirs);
 	return 0;
 fail:
 	saved = errno;
-	maildir_close_dirs(f);
+	dirs_release(f->dirs);
+	f->dirs = NULL;
 	errno = saved;
 	return -1;
 }
@@ -473,10 +534,16 @@ maildir_sync(struct maildir_file *f, int do_fsync)
 int
 maildir_link(struct maildir_file *f, int do_fsync)
 {
-	if (linkat(f->tmpdir, f->name, f->newdir, f->name, 0) == -1)
+	struct maildir_dirs *d = f->dirs;
+
+	if (renameat2(d->tmpdir, f->name, d->newdir, f->name, RENAME_NOREPLACE) == 0)
+		f->linked = MOVED;
+	else if ((errno == EINVAL || errno == ENOSYS) &&
+	    linkat(d->tmpdir, f->name, d->newdir, f->name, 0) == 0)
+		f->linked = LINKED;
+	else
 		return -1;
-	f->linked = 1;
-	if (do_fsync && dirsync(f->newdir) == -1)
+	if (do_fsync && dirsync(d->newdir, d->dev, d->ino) == -1)
 		return -1;
 	return 0;
 }
@@ -484,8 +551,12 @@ maildir_link(struct maildir_file *f, int do_fsync)
 void
 maildir_finish(struct maildir_file *f)
 {
-	(void)unlinkat(f->tmpdir, f->name, 0);
-	maildir_close_dirs(f);
+	if (f->dirs == NULL)
+		return;
+	if (f->linked == LINKED)
+		(void)unlinkat(f->dirs->tmpdir, f->name, 0);
+	dirs_release(f->dirs);
+	f->dirs = NULL;
 }
 
 void
@@ -495,12 +566,14 @@ maildir_abort(struct maildir_file *f)
 		close(f->fd);
 		f->fd = -1;
 	}
-	if (f->tmpdir == -1)
+	if (f->dirs == NULL)
 		return;
 	if (f->linked)
-		(void)unlinkat(f->newdir, f->name, 0);
-	(void)unlinkat(f->tmpdir, f->name, 0);
-	maildir_close_dirs(f);
+		(void)unlinkat(f->dirs->newdir, f->name, 0);
+	if (f->linked != MOVED)
+		(void)unlinkat(f->dirs->tmpdir, f->name, 0);
+	dirs_release(f->dirs);
+	f->dirs = NULL;
 }
 
 /* stale_name - 1 if name is ours (our host) from a process now gone. */
