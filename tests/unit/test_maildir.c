@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "maildir.h"
@@ -19,6 +20,26 @@
 #define HOST	"unit.test"
 
 /* ---- helpers ---- */
+
+/*
+ * maildir.c's renameat2() resolves to this one: with rename_unsupported
+ * set it fails as on a filesystem without RENAME_NOREPLACE (NFS), to
+ * drive the link() fallback.
+ */
+static int	rename_unsupported;
+static int	rename_calls;
+
+int
+renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+    unsigned int flags)
+{
+	rename_calls++;
+	if (rename_unsupported) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -594,6 +615,86 @@ test_abort(void)
 	rm_tree(root);
 }
 
+/* Where rename cannot refuse to replace, the copy is linked into new/
+ * and its tmp/ name removed by maildir_finish (or maildir_abort). */
+static void
+test_link_fallback(void)
+{
+	char	 root[512], path[1024], name[200], file[1400], buf[16];
+	struct maildir_file f;
+	int	 fds0 = open_fds(), calls = rename_calls, fd;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/d/u", root);
+	rename_unsupported = 1;
+
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK(write(f.fd, "hello\n", 6) == 6);
+	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
+	CHECK_EQ_INT(maildir_link(&f, 1), 0);
+	CHECK(rename_calls > calls);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 1);	/* linked, not moved */
+	snprintf(name, sizeof name, "%s", f.name);
+	maildir_finish(&f);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	snprintf(file, sizeof file, "%s/new/%s", path, name);
+	fd = open(file, O_RDONLY);
+	CHECK(fd != -1);
+	CHECK(read(fd, buf, sizeof buf) == 6 && memcmp(buf, "hello\n", 6) == 0);
+	close(fd);
+
+	/* Abort after a fallback link: gone from both. */
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+	CHECK_EQ_INT(maildir_link(&f, 0), 0);
+	CHECK_EQ_INT(count2(path, "new"), 2);
+	maildir_abort(&f);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+
+	rename_unsupported = 0;
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+/* A name already in new/ is never replaced, by rename or by link; the
+ * failed copy is removed and the file in new/ kept. */
+static void
+test_no_replace(void)
+{
+	char	 root[512], path[1024], file[1400], buf[16];
+	struct maildir_file f;
+	int	 fd;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/d/u", root);
+	for (int mode = 0; mode < 2; mode++) {
+		rename_unsupported = mode;
+		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+		snprintf(file, sizeof file, "%s/new/%s", path, f.name);
+		fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		REQUIRE(fd != -1);
+		CHECK(write(fd, "old\n", 4) == 4);
+		close(fd);
+		errno = 0;
+		CHECK_EQ_INT(maildir_link(&f, 1), -1);
+		CHECK_EQ_INT(errno, EEXIST);
+		maildir_abort(&f);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		fd = open(file, O_RDONLY);
+		CHECK(fd != -1);
+		CHECK(read(fd, buf, sizeof buf) == 4 && memcmp(buf, "old\n", 4) == 0);
+		close(fd);
+		CHECK_EQ_INT(unlink(file), 0);
+	}
+	rename_unsupported = 0;
+	maildir_forget();
+	rm_tree(root);
+}
+
 static void
 test_set_host(void)
 {
@@ -741,6 +842,8 @@ main(void)
 	RUN(test_symlinks);
 	RUN(test_cache);
 	RUN(test_abort);
+	RUN(test_link_fallback);
+	RUN(test_no_replace);
 	RUN(test_set_host);
 	RUN(test_clean_stale);
 	RUN(test_clean_stale_symlink);
