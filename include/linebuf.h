@@ -4,6 +4,7 @@
 #ifndef LINEBUF_H
 #define LINEBUF_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
 #include "smtpd.h"
@@ -14,8 +15,18 @@ enum linebuf_result {
 	LB_EOF,		/* the client closed */
 	LB_TIMEOUT,	/* no byte within the timeout, or the deadline passed */
 	LB_ERROR,	/* read error (errno set) */
-	LB_WAKE		/* the wake fd became readable: we are stopping */
+	LB_WAKE		/* told to stop (linebuf_stop): we are stopping */
 };
+
+/*
+ * A session waiting for its next command sleeps in read() with no other
+ * descriptor to watch, so stopping it takes two steps: its stop word
+ * goes to LB_STOPPED, and if it was LB_WAITING (in or about to enter
+ * read()) the stopping thread shuts the socket's reading side, which
+ * ends the read. A session busy elsewhere (in DATA, say) finds the word
+ * set when it next waits for a command. The word starts at LB_BUSY (0).
+ */
+enum { LB_BUSY, LB_WAITING, LB_STOPPED };
 
 /*
  * An idle session holds only the small buffer, which is enough for a
@@ -27,14 +38,28 @@ enum linebuf_result {
 
 struct linebuf {
 	int	 fd;
-	int	 wakefd;	/* -1 = none */
+	atomic_int *stop;	/* the stop word; NULL = never stopped */
+	int	 rcvtimeo_ms;	/* the socket's SO_RCVTIMEO, -1 = none */
 	size_t	 off, len;	/* unread bytes are buf[off..len) */
 	size_t	 cap;
 	char	*buf;		/* small, or the bulk buffer */
 	char	 small[LINEBUF_SMALL];
 };
 
-void	linebuf_init(struct linebuf *lb, int fd, int wakefd);
+void	linebuf_init(struct linebuf *lb, int fd, atomic_int *stop);
+/*
+ * linebuf_set_timeout - set the socket's receive timeout to ms: a wait
+ * of exactly that length is then a plain blocking read(), without a
+ * poll() first. 0 or -1.
+ */
+int	linebuf_set_timeout(struct linebuf *lb, int ms);
+/*
+ * linebuf_stop - mark a stop word LB_STOPPED (from another thread).
+ * Returns 1 if its session was waiting for a command: the caller then
+ * shuts the socket's reading side (shutdown(fd, SHUT_RD)) to wake it,
+ * and must know that the session cannot close its socket meanwhile.
+ */
+int	linebuf_stop(atomic_int *stop);
 /* linebuf_bulk - on: read through a big buffer (message bodies); off:
  * back to the small one once the unread bytes fit. */
 void	linebuf_bulk(struct linebuf *lb, int on);
@@ -47,7 +72,8 @@ int	linebuf_has_line(const struct linebuf *lb);
 /*
  * linebuf_fill - wait up to timeout_ms (and not past deadline, a
  * CLOCK_MONOTONIC second; 0 = none) for more bytes and read them.
- * watch_wake: return LB_WAKE if the wake fd fires first.
+ * watch_wake: a wait for a command; return LB_WAKE if the stop word
+ * is or becomes set (whatever was read meanwhile is left unconsumed).
  */
 enum linebuf_result linebuf_fill(struct linebuf *lb, int timeout_ms,
 	    time_t deadline, int watch_wake);

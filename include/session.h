@@ -18,12 +18,14 @@ struct session_stats {
 extern struct session_stats session_stats;
 
 /*
- * session_run - greet the client on fd, run the conversation to its end,
- * close fd. cf stays valid (and unchanged) until it returns. wakefd
- * becomes readable when the daemon stops.
+ * session_run - greet the client on fd and run the conversation to its
+ * end; the caller closes fd afterwards. cf stays valid (and unchanged)
+ * until it returns. stop is the session's stop word (see linebuf.h):
+ * once it is set, the session answers 421 when it next waits for a
+ * command.
  */
 void	session_run(int fd, const struct sockaddr_storage *peer,
-	    const struct config *cf, int wakefd, int proxy);
+	    const struct config *cf, atomic_int *stop, int proxy);
 
 /* session_id_init - seed message ids (call once at start). */
 void	session_id_init(void);

@@ -1,31 +1,62 @@
 /*
  * linebuf.c - bounded line reader over a client socket.
- * Owns: the session's input buffer, poll() timeouts and deadlines,
- * line splitting at LF, the line length limit.
+ * Owns: the session's input buffer, read timeouts and deadlines, the
+ * stop word of a session waiting for a command, line splitting at LF,
+ * the line length limit.
  * Not here: what lines mean (session.c), DATA decoding (data.c).
  *
  * The buffer has a fixed size: a client that never sends LF fills it,
  * and the over-long line is then read and thrown away up to its LF, so
  * memory stays flat whatever arrives. Bytes after a line stay buffered
- * for the next call (RFC 2920 pipelining). poll(), not select(): fds
+ * for the next call (RFC 2920 pipelining).
+ *
+ * Most waits are as long as the session's timeout: the socket carries
+ * that as SO_RCVTIMEO, and such a wait is one blocking read(). A shorter
+ * one (the rest of a deadline) polls first. poll(), not select(): fds
  * of a threaded server pass FD_SETSIZE.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "linebuf.h"
 
 void
-linebuf_init(struct linebuf *lb, int fd, int wakefd)
+linebuf_init(struct linebuf *lb, int fd, atomic_int *stop)
 {
 	lb->fd = fd;
-	lb->wakefd = wakefd;
+	lb->stop = stop;
+	lb->rcvtimeo_ms = -1;
 	lb->off = lb->len = 0;
 	lb->buf = lb->small;
 	lb->cap = sizeof lb->small;
+}
+
+int
+linebuf_set_timeout(struct linebuf *lb, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	lb->rcvtimeo_ms = -1;
+	if (ms <= 0 || setsockopt(lb->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
+		return -1;
+	lb->rcvtimeo_ms = ms;
+	return 0;
+}
+
+int
+linebuf_stop(atomic_int *stop)
+{
+	int	was = atomic_load(stop);
+
+	while (was != LB_STOPPED)
+		if (atomic_compare_exchange_weak(stop, &was, LB_STOPPED))
+			return was == LB_WAITING;
+	return 0;
 }
 
 void
@@ -96,27 +127,14 @@ linebuf_discard(struct linebuf *lb)
 	lb->off = lb->len = 0;
 }
 
-enum linebuf_result
-linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake)
+/* wait_read - wait (as linebuf_fill says) and read once. */
+static enum linebuf_result
+wait_read(struct linebuf *lb, int timeout_ms, time_t deadline)
 {
-	struct pollfd	pfd[2];
+	struct pollfd	pfd = { .fd = lb->fd, .events = POLLIN };
 	ssize_t		n;
-	int		nfds = 1, rc;
+	int		rc;
 
-	if (lb->off > 0) {	/* compact */
-		memmove(lb->buf, lb->buf + lb->off, lb->len - lb->off);
-		lb->len -= lb->off;
-		lb->off = 0;
-	}
-	if (lb->len == lb->cap)
-		return LB_OK;	/* full: the caller must consume first */
-	pfd[0].fd = lb->fd;
-	pfd[0].events = POLLIN;
-	if (watch_wake && lb->wakefd != -1) {
-		pfd[1].fd = lb->wakefd;
-		pfd[1].events = POLLIN;
-		nfds = 2;
-	}
 	for (;;) {
 		int wait = timeout_ms;
 		if (deadline) {
@@ -126,20 +144,25 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 			if (left < (time_t)timeout_ms / 1000)
 				wait = (int)left * 1000;
 		}
-		rc = poll(pfd, (nfds_t)nfds, wait);
-		if (rc == -1) {
-			if (errno == EINTR)
-				continue;
-			return LB_ERROR;
+		if (wait != lb->rcvtimeo_ms) {
+			rc = poll(&pfd, 1, wait);
+			if (rc == -1) {
+				if (errno == EINTR)
+					continue;
+				return LB_ERROR;
+			}
+			if (rc == 0)
+				return LB_TIMEOUT;
 		}
-		if (rc == 0)
-			return LB_TIMEOUT;
-		if (nfds == 2 && (pfd[1].revents & POLLIN) && !(pfd[0].revents & POLLIN))
-			return LB_WAKE;
 		n = read(lb->fd, lb->buf + lb->len, lb->cap - lb->len);
 		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (wait == lb->rcvtimeo_ms)
+					return LB_TIMEOUT;	/* SO_RCVTIMEO ran out */
+				continue;
+			}
 			return LB_ERROR;
 		}
 		if (n == 0)
@@ -147,6 +170,29 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 		lb->len += (size_t)n;
 		return LB_OK;
 	}
+}
+
+enum linebuf_result
+linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake)
+{
+	enum linebuf_result r;
+	int	busy = LB_BUSY, waiting = LB_WAITING;
+
+	if (lb->off > 0) {	/* compact */
+		memmove(lb->buf, lb->buf + lb->off, lb->len - lb->off);
+		lb->len -= lb->off;
+		lb->off = 0;
+	}
+	if (lb->len == lb->cap)
+		return LB_OK;	/* full: the caller must consume first */
+	if (!watch_wake || lb->stop == NULL)
+		return wait_read(lb, timeout_ms, deadline);
+	if (!atomic_compare_exchange_strong(lb->stop, &busy, LB_WAITING))
+		return LB_WAKE;
+	r = wait_read(lb, timeout_ms, deadline);
+	if (!atomic_compare_exchange_strong(lb->stop, &waiting, LB_BUSY))
+		return LB_WAKE;	/* stopped meanwhile: the read side is shut */
+	return r;
 }
 
 enum linebuf_result

@@ -1,9 +1,9 @@
 /*
  * listener.c - listening sockets, the accept loop, one thread per client.
  * Owns: the sockets, max_clients and max_clients_per_ip counting, the
- * config in force and its reference counts, the wake pipe that tells
- * sessions to stop, the parked client threads, and the one reply sent
- * outside a session (421 when full).
+ * config in force and its reference counts, the list of clients and
+ * telling their sessions to stop, the parked client threads, and the one
+ * reply sent outside a session (421 when full).
  *
  * Every client gets a thread of its own for the whole session. A thread
  * whose client has gone parks for a while (up to PARKED_MAX of them) and
@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "linebuf.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
@@ -49,6 +51,8 @@ struct ipcount {
 };
 
 struct client {
+	struct client		*next, **prevp;	/* on lk.clients */
+	atomic_int		 stop;		/* the session's stop word */
 	int			 fd;
 	int			 proxy;
 	struct sockaddr_storage	 peer;
@@ -70,11 +74,12 @@ static struct {
 	int		 proxy[LISTEN_FD_MAX];
 	char		 names[LISTEN_FD_MAX][80];
 	int		 nfds;
-	int		 wake[2];	/* readable once stopping */
+	int		 wake[2];	/* readable once stopping: ends accept_loop */
 	pthread_t	 thread;
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 idle;		/* signalled when active drops */
 	struct config	*cf;		/* in force for new sessions */
+	struct client	*clients;	/* every client with a session */
 	int		 active;
 	int		 stopping;
 	struct parked	*parked;	/* threads waiting for a client */
@@ -217,6 +222,24 @@ unpark(struct client *c)
 	return p;
 }
 
+/* client_link, client_unlink - on and off lk.clients; under lk.mu. */
+static void
+client_link(struct client *c)
+{
+	if ((c->next = lk.clients) != NULL)
+		c->next->prevp = &c->next;
+	c->prevp = &lk.clients;
+	lk.clients = c;
+}
+
+static void
+client_unlink(struct client *c)
+{
+	if (c->next != NULL)
+		c->next->prevp = c->prevp;
+	*c->prevp = c->next;
+}
+
 /* client_thread - one session, give back its slot, then wait to be
  * handed the next client. */
 static void *
@@ -225,8 +248,16 @@ client_thread(void *arg)
 	struct client *c = arg;
 
 	while (c != NULL) {
-		session_run(c->fd, &c->peer, c->cf, lk.wake[0], c->proxy);
+		session_run(c->fd, &c->peer, c->cf, &c->stop, c->proxy);
+		/* A stop may be shutting this socket (under lk.mu): let it
+		 * finish before the descriptor can be reused. */
+		if (atomic_load(&c->stop) == LB_STOPPED) {
+			pthread_mutex_lock(&lk.mu);
+			pthread_mutex_unlock(&lk.mu);
+		}
+		close(c->fd);
 		pthread_mutex_lock(&lk.mu);
+		client_unlink(c);
 		lk.active--;
 		if (c->ip != NULL)
 			ip_put(c->ip);
@@ -307,6 +338,7 @@ accept_one(int i, pthread_attr_t *attr)
 	lk.active++;
 	cf->refs++;
 	c->cf = cf;
+	client_link(c);
 	if ((p = unpark(c)) != NULL) {
 		pthread_mutex_unlock(&lk.mu);
 		sem_post(&p->wake);
@@ -319,6 +351,7 @@ accept_one(int i, pthread_attr_t *attr)
 		errno = err;
 		log_warn("pthread_create");
 		pthread_mutex_lock(&lk.mu);
+		client_unlink(c);
 		lk.active--;
 		if (c->ip != NULL)
 			ip_put(c->ip);
@@ -562,6 +595,11 @@ listener_stop(int grace)
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += grace;
 	pthread_mutex_lock(&lk.mu);
+	/* Sessions waiting for a command are woken to answer 421; the rest
+	 * find their stop word set when they next wait for one. */
+	for (struct client *c = lk.clients; c != NULL; c = c->next)
+		if (linebuf_stop(&c->stop))
+			(void)shutdown(c->fd, SHUT_RD);
 	while (lk.active > 0 &&
 	    pthread_cond_timedwait(&lk.idle, &lk.mu, &deadline) != ETIMEDOUT)
 		;

@@ -1111,16 +1111,14 @@ session_loop(struct session *s)
 
 void
 session_run(int fd, const struct sockaddr_storage *peer,
-    const struct config *cf, int wakefd, int proxy)
+    const struct config *cf, atomic_int *stop, int proxy)
 {
 	struct session	*s;
 	struct timeval	 tv;
 	struct timespec	 t0, t1;
 
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		close(fd);
+	if ((s = calloc(1, sizeof *s)) == NULL)
 		return;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s->fd = fd;
 	s->cf = cf;
@@ -1129,11 +1127,12 @@ session_run(int fd, const struct sockaddr_storage *peer,
 	s->id = atomic_fetch_add(&session_counter, 1) + 1;
 	atomic_fetch_add(&session_stats.sessions, 1);
 	set_peer(s, (const struct sockaddr *)peer);
-	linebuf_init(&s->lb, fd, wakefd);
+	linebuf_init(&s->lb, fd, stop);
 	/* A client that stops reading must not hold a reply forever. */
 	tv.tv_sec = cf->timeout;
 	tv.tv_usec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	(void)linebuf_set_timeout(&s->lb, cf->timeout * 1000);
 
 	if (proxy) {
 		const char *why;
@@ -1141,7 +1140,6 @@ session_run(int fd, const struct sockaddr_storage *peer,
 		if (proxy_read(&s->lb, cf, &real, cf->timeout * 1000, &why) == -1) {
 			log_info("session=%lu client=%s proxy header refused: %s",
 			    s->id, s->literal, why);
-			close(fd);
 			free(s);
 			return;
 		}
@@ -1157,6 +1155,5 @@ session_run(int fd, const struct sockaddr_storage *peer,
 	    "reason=\"%s\" duration=%ldms", s->id, s->literal,
 	    s->helo[0] ? s->helo : "-", s->messages, s->errors, s->end_reason,
 	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
-	close(fd);
 	free(s);
 }

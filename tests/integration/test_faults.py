@@ -351,6 +351,26 @@ class TestSignals(DaemonCase):
         self.assertEqual(len(msgs), 1)
         self.assertTrue(body_of(msgs[0]).endswith(b'first part\nsecond part\n'))
 
+    def test_sigterm_wakes_sessions_mid_line_and_after_data(self):
+        # One session has sent half a command, the other is between
+        # messages after a delivery: both get 421 at once.
+        partial = greet(self.d)
+        partial.send(b'MAIL FROM:<a@x.t')
+        done = greet(self.d)
+        done.cmd('MAIL FROM:<a@x.test>')
+        done.cmd('RCPT TO:<before@example.org>')
+        done.cmd('DATA')
+        done.send(b'Subject: x\r\n\r\nbody\r\n.\r\n')
+        done.expect(250)
+        time.sleep(0.2)
+        self.d.proc.send_signal(signal.SIGTERM)
+        for c in (partial, done):
+            r = c.read_reply()
+            self.assertEqual((r.code, r.enhanced), (421, '4.3.2'))
+            self.assertTrue(c.is_closed())
+        self.assertEqual(self.d.proc.wait(10), 0)
+        self.assertEqual(len(read_new(self.d.maildir_path('before'))), 1)
+
     def test_sighup_reloads_and_keeps_old_on_error(self):
         with open(self.d.conf) as f:
             good = f.read()
