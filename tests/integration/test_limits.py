@@ -1,5 +1,6 @@
 """Configured limits: recipients, size, timeouts, clients, errors, greeting delay."""
 
+import select
 import time
 import unittest
 
@@ -127,6 +128,23 @@ class IdleTimeout(DaemonTestCase):
         c = self.raw()
         c.ehlo()
         c.send('NOO')
+        c.settimeout(5)
+        c.expect(421, '4.4.2')
+        self.assertTrue(c.is_closed(3))
+
+    def test_dripped_line_times_out(self):
+        # A byte every 0.3 s never lets a read time out, but the whole
+        # line must arrive within the timeout (1 s, counted in whole
+        # seconds): the 421 comes long before the drip would end.
+        c = self.raw()
+        c.ehlo()
+        t0 = time.monotonic()
+        for ch in 'NOOP NOOP NOOP NOOP':
+            readable, _, _ = select.select([c.sock], [], [], 0.3)
+            if readable:
+                break
+            c.send(ch)
+        self.assertLess(time.monotonic() - t0, 4.5)
         c.settimeout(5)
         c.expect(421, '4.4.2')
         self.assertTrue(c.is_closed(3))
