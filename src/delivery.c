@@ -69,7 +69,12 @@ delivery_add(struct delivery *d, const char *root, const char *path,
 		return;
 	}
 	d->nfiles++;
-	if (write_all(f->fd, hdr, hlen) == -1)
+	/* A single copy's header waits in the body buffer: one write()
+	 * then carries it and the body's start. */
+	if (d->cap == 1 && d->len == 0 && hlen <= DELIVERY_BUF_SIZE) {
+		memcpy(d->buf, hdr, hlen);
+		d->len = hlen;
+	} else if (write_all(f->fd, hdr, hlen) == -1)
 		d->err = errno;
 }
 
