@@ -6,13 +6,13 @@
 #   - the disk floor for durable maildir files (fsprobe, 1 and 20 threads,
 #     with and without fsync)
 #   - messages/s for 4 KiB messages at concurrency 1, 20 and 100, with one
-#     message per connection and with 100 per connection, with and without
-#     pipelining; 1 MiB messages at concurrency 20
+#     message per connection and with 100 per connection, each with and
+#     without pipelining; 1 MiB messages at concurrency 20
 #   - p50/p99 latency at concurrency 1, server CPU seconds per 10,000 messages
 #   - server RSS with 0, 1000 and 10000 idle connections, and whether one
 #     more client is served meanwhile; the time for a burst of 1000 connects
-#   - 4 KiB throughput (conc 1, 20, 100; 1 and 100 msgs/conn pipelined)
-#     against a daemon with "fsync no"
+#   - 4 KiB throughput (conc 1, 20, 100; 1 msg/conn with and without
+#     pipelining, 100 msgs/conn pipelined) against a daemon with "fsync no"
 # Throughput figures are also given as a ratio to the fsync floor.
 # Each run delivers to a mailbox of its own, and no file is removed until
 # the end: removing thousands of files just before creating thousands
@@ -234,6 +234,8 @@ throughput() {
 		row $conc 1 no "$floor"
 		[ $conc = 1 ] && C1_LINE=$LINE
 		[ $conc = 20 ] && C20_M1=$LINE
+		load "c$conc-m1-pipe" -c $conc -n "$n1" -s 4096 -m 1 -P
+		row $conc 1 yes "$floor"
 		load "c$conc-m100" -c $conc -n "$n100" -s 4096 -m 100
 		row $conc 100 no "$floor"
 		[ $conc = 1 ] && C1_M100=$LINE
@@ -412,6 +414,8 @@ for conc in 1 20 100; do
 	n1=$(scaled "$([ $conc = 1 ] && echo 2000 || echo 10000)")
 	load "c$conc-m1" -c $conc -n "$n1" -s 4096 -m 1
 	row $conc 1 no "$floor" "$nofloor"
+	load "c$conc-m1-pipe" -c $conc -n "$n1" -s 4096 -m 1 -P
+	row $conc 1 yes "$floor" "$nofloor"
 	[ $conc = 1 ] && continue
 	load "c$conc-m100-pipe" -c $conc -n "$(scaled 10000)" -s 4096 -m 100 -P
 	row $conc 100 yes "$floor" "$nofloor"
