@@ -50,9 +50,9 @@ void	linebuf_init(struct linebuf *lb, int fd, atomic_int *stop);
 /*
  * linebuf_set_timeout - set the socket's receive timeout to ms: a wait
  * of exactly that length is then a plain blocking read(), without a
- * poll() first. 0 or -1.
+ * poll() first (if the socket refuses, every wait polls).
  */
-int	linebuf_set_timeout(struct linebuf *lb, int ms);
+void	linebuf_set_timeout(struct linebuf *lb, int ms);
 /*
  * linebuf_stop - mark a stop word LB_STOPPED (from another thread).
  * Returns 1 if its session was waiting for a command: the caller then

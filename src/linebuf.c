@@ -36,16 +36,13 @@ linebuf_init(struct linebuf *lb, int fd, atomic_int *stop)
 	lb->cap = sizeof lb->small;
 }
 
-int
+void
 linebuf_set_timeout(struct linebuf *lb, int ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
-	lb->rcvtimeo_ms = -1;
-	if (ms <= 0 || setsockopt(lb->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
-		return -1;
-	lb->rcvtimeo_ms = ms;
-	return 0;
+	lb->rcvtimeo_ms = ms > 0 &&
+	    setsockopt(lb->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 ? ms : -1;
 }
 
 int

@@ -55,6 +55,7 @@ struct maildir_dirs {
 	dev_t		dev;		/* new/'s identity, for dirsync */
 	ino_t		ino;
 	atomic_int	refs;
+	atomic_int	link_only;	/* no RENAME_NOREPLACE here (NFS) */
 };
 
 static char		maildir_host[128] = "localhost";
@@ -262,6 +263,7 @@ dirs_new(int tmpdir, int newdir)
 	d->dev = st.st_dev;
 	d->ino = st.st_ino;
 	atomic_init(&d->refs, 1);
+	atomic_init(&d->link_only, 0);
 	return d;
 }
 
@@ -469,6 +471,14 @@ cache_put(const char *key, size_t keylen, struct maildir_dirs *d)
 	pthread_rwlock_unlock(&dircache_lk);
 }
 
+/* open_tmp - create f's file in its tmp/; the fd or -1. */
+static int
+open_tmp(struct maildir_file *f)
+{
+	return f->fd = openat(f->dirs->tmpdir, f->name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
+}
+
 int
 maildir_open(const char *root, const char *path, struct maildir_file *f)
 {
@@ -487,18 +497,14 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 		errno = ENAMETOOLONG;
 		goto fail;
 	}
-	f->fd = openat(f->dirs->tmpdir, f->name,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
-	if (f->fd == -1 && cached) {
+	if (open_tmp(f) == -1 && cached) {
 		/* The mailbox may have gone since it was cached: walk again. */
 		cache_invalidate(key, keylen);
 		dirs_release(f->dirs);
 		cached = 0;
 		if ((f->dirs = walk(root, path)) == NULL)
 			return -1;
-		f->fd = openat(f->dirs->tmpdir, f->name,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    MAILDIR_FILE_MODE);
+		(void)open_tmp(f);
 	}
 	if (f->fd == -1)
 		goto fail;
@@ -536,13 +542,20 @@ maildir_link(struct maildir_file *f, int do_fsync)
 {
 	struct maildir_dirs *d = f->dirs;
 
-	if (renameat2(d->tmpdir, f->name, d->newdir, f->name, RENAME_NOREPLACE) == 0)
-		f->linked = MOVED;
-	else if ((errno == EINVAL || errno == ENOSYS) &&
-	    linkat(d->tmpdir, f->name, d->newdir, f->name, 0) == 0)
+	if (!atomic_load(&d->link_only)) {
+		if (renameat2(d->tmpdir, f->name, d->newdir, f->name,
+		    RENAME_NOREPLACE) == 0)
+			f->linked = MOVED;
+		else if (errno == EINVAL || errno == ENOSYS)
+			atomic_store(&d->link_only, 1);	/* learnt once per pair */
+		else
+			return -1;
+	}
+	if (!f->linked) {
+		if (linkat(d->tmpdir, f->name, d->newdir, f->name, 0) == -1)
+			return -1;
 		f->linked = LINKED;
-	else
-		return -1;
+	}
 	if (do_fsync && dirsync(d->newdir, d->dev, d->ino) == -1)
 		return -1;
 	return 0;

@@ -1132,7 +1132,7 @@ session_run(int fd, const struct sockaddr_storage *peer,
 	tv.tv_sec = cf->timeout;
 	tv.tv_usec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	(void)linebuf_set_timeout(&s->lb, cf->timeout * 1000);
+	linebuf_set_timeout(&s->lb, cf->timeout * 1000);
 
 	if (proxy) {
 		const char *why;
