@@ -1,10 +1,13 @@
 #!/bin/sh
 # bench.sh - smtpd benchmark, run by `make bench` (from the repository root).
 #
-# Builds tests/bench/{smtpload,fsprobe}.c into build/bench/, starts ./smtpd
-# on a free 127.0.0.1 port with a throw-away spool, and prints:
+# Builds tests/bench/{smtpload,fsprobe,smtpsink}.c into build/bench/,
+# starts ./smtpd on a free 127.0.0.1 port with a throw-away spool, and
+# prints:
 #   - the disk floor for durable maildir files (fsprobe, 1 and 20 threads,
 #     with and without fsync)
+#   - the transport floor: the same loads against smtpsink, a server that
+#     answers SMTP and stores nothing
 #   - messages/s for 4 KiB messages at concurrency 1, 20 and 100, with one
 #     message per connection and with 100 per connection, each with and
 #     without pipelining; 1 MiB messages at concurrency 20
@@ -13,7 +16,9 @@
 #     more client is served meanwhile; the time for a burst of 1000 connects
 #   - 4 KiB throughput (conc 1, 20, 100; 1 msg/conn with and without
 #     pipelining, 100 msgs/conn pipelined) against a daemon with "fsync no"
-# Throughput figures are also given as a ratio to the fsync floor.
+# Throughput figures are also given as a ratio to the fsync floor, and to
+# both floors together: a server that added nothing of its own would
+# spend, per message, the sink's time plus the disk's, 1/(1/disk + 1/sink).
 # Each run delivers to a mailbox of its own, and no file is removed until
 # the end: removing thousands of files just before creating thousands
 # more measures how the filesystem reuses freed inodes (costly on ext4
@@ -59,12 +64,13 @@ die() {
 
 [ -x "$SMTPD" ] || die "$SMTPD not found: run make first"
 mkdir -p "$OUT" || die "cannot create $OUT"
-for tool in smtpload fsprobe; do
+for tool in smtpload fsprobe smtpsink; do
 	$CC -std=c11 -Wall -Wextra -Werror -O2 -pthread -D_GNU_SOURCE \
 	    -o "$OUT/$tool" "tests/bench/$tool.c" || die "cannot build $tool"
 done
 LOAD=$ROOT/$OUT/smtpload
 PROBE=$ROOT/$OUT/fsprobe
+SINK=$ROOT/$OUT/smtpsink
 RESULTS=$ROOT/$OUT/results.txt
 : > "$RESULTS"
 
@@ -101,6 +107,13 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) printf "-"; else printf "%.2f", a / b }'
 }
 
+# combined A B - the rate of doing both A's and B's work per message,
+# 1/(1/A + 1/B); empty when either is missing or zero.
+combined() {
+	case "$1$2" in *[!0-9.]*|'') return ;; esac
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", 1 / (1 / a + 1 / b) }'
+}
+
 # scaled N - N times BENCH_SCALE, at least 1.
 scaled() {
 	awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); print (v < 1 ? 1 : v) }'
@@ -126,7 +139,7 @@ alive() {
 # daemon_dead - the daemon is gone: say so with its last words, and stop.
 daemon_dead() {
 	echo
-	echo "bench: FAILURE: smtpd (pid $SPID) is no longer running ($1)" >&2
+	echo "bench: FAILURE: ${SERVER:-smtpd} (pid $SPID) is no longer running ($1)" >&2
 	wait "$SPID" 2>/dev/null
 	echo "bench: its exit status: $?; last lines of its log:" >&2
 	tail -n 15 "$WORK/smtpd.log" >&2
@@ -137,6 +150,7 @@ daemon_dead() {
 # start_daemon FSYNC - a fresh spool and daemon; sets SPID, PORT, SPOOL.
 start_daemon() {
 	stop_daemon
+	SERVER=smtpd
 	STARTS=$((STARTS + 1))
 	SPOOL=$WORK/spool-$STARTS-fsync-$1
 	mkdir -p "$SPOOL"
@@ -178,6 +192,30 @@ EOF
 	exit 1
 }
 
+# start_sink - smtpsink on a free port in place of the daemon; sets SPID,
+# PORT.
+start_sink() {
+	stop_daemon
+	SERVER=smtpsink
+	for _ in 1 2 3 4 5; do
+		PORT=$(free_port)
+		"$SINK" -p "$PORT" > "$WORK/smtpd.log" 2>&1 &
+		SPID=$!
+		i=0
+		while [ $i -lt 50 ] && kill -0 "$SPID" 2>/dev/null; do
+			if "$LOAD" -p "$PORT" -M burst -N 1 -t 2 -e 0 >/dev/null 2>&1; then
+				return 0
+			fi
+			sleep 0.1
+			i=$((i + 1))
+		done
+		stop_daemon
+	done
+	echo "bench: FAILURE: smtpsink did not start; its output:" >&2
+	cat "$WORK/smtpd.log" >&2
+	exit 1
+}
+
 stop_daemon() {
 	if [ -n "$SPID" ]; then
 		kill "$SPID" 2>/dev/null
@@ -203,47 +241,72 @@ load() {
 	alive || daemon_dead "after $name"
 }
 
-# row CONC PERCONN PIPE FLOOR [FLOOR2] - a table row from LINE; the
-# ratio of msgs/s to FLOOR (and to FLOOR2).
+# row CONC PERCONN PIPE [FLOOR...] - a table row from LINE; the ratio of
+# msgs/s to each FLOOR ("-" for an empty one).
 row() {
 	r=$(kv "$LINE" rate)
-	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s %8s' "$1" "$2" "$3" \
+	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s' "$1" "$2" "$3" \
 	    "$(kv "$LINE" ok)" "$r" "$(kv "$LINE" MBps)" "$(kv "$LINE" p50_ms)" \
-	    "$(kv "$LINE" p99_ms)" "$(kv "$LINE" cpu_per_10k)" "$(ratio "$r" "$4")"
-	[ $# -ge 5 ] && printf ' %10s' "$(ratio "$r" "$5")"
+	    "$(kv "$LINE" p99_ms)" "$(kv "$LINE" cpu_per_10k)"
+	shift 3
+	for f in "$@"; do
+		printf ' %10s' "$(ratio "$r" "$f")"
+	done
 	echo
 }
 
-# table_head [SECOND-RATIO-TITLE]
+# table_head [RATIO-TITLE...]
 table_head() {
-	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s %8s' conc msgs/conn pipe \
-	    msgs msgs/s MB/s p50_ms p99_ms cpu/10k "x floor"
-	[ $# -ge 1 ] && printf ' %10s' "$1"
+	printf '  %5s %9s %5s %7s %9s %8s %8s %8s %9s' conc msgs/conn pipe \
+	    msgs msgs/s MB/s p50_ms p99_ms cpu/10k
+	for t in "$@"; do
+		printf ' %10s' "$t"
+	done
 	echo
 }
 
-# throughput FLOOR1 FLOOR20 - the 4 KiB matrix; FLOORn: files/s at n threads.
-throughput() {
-	table_head
+# sink_rate CONC PERCONN PIPE - msgs/s of the sink run of that case.
+sink_rate() {
+	eval "printf %s \"\${SINK_$1_$2_$3:-}\""
+}
+
+# cases - the 4 KiB matrix: "CONC PERCONN PIPE MESSAGES" per line.
+cases() {
 	for conc in 1 20 100; do
-		floor=$2
-		[ $conc = 1 ] && floor=$1
 		n1=$(scaled "$([ $conc = 1 ] && echo 2000 || echo 10000)")
 		n100=$(scaled 10000)
-		load "c$conc-m1" -c $conc -n "$n1" -s 4096 -m 1
-		row $conc 1 no "$floor"
-		[ $conc = 1 ] && C1_LINE=$LINE
-		[ $conc = 20 ] && C20_M1=$LINE
-		load "c$conc-m1-pipe" -c $conc -n "$n1" -s 4096 -m 1 -P
-		row $conc 1 yes "$floor"
-		load "c$conc-m100" -c $conc -n "$n100" -s 4096 -m 100
-		row $conc 100 no "$floor"
-		[ $conc = 1 ] && C1_M100=$LINE
-		load "c$conc-m100-pipe" -c $conc -n "$n100" -s 4096 -m 100 -P
-		row $conc 100 yes "$floor"
-		[ $conc = 1 ] && C1_M100P=$LINE
-		[ $conc = 20 ] && C20_M100P=$LINE
+		echo "$conc 1 no $n1"
+		echo "$conc 1 yes $n1"
+		echo "$conc 100 no $n100"
+		echo "$conc 100 yes $n100"
 	done
+}
+
+# run_case CONC PERCONN PIPE MESSAGES [SIZE] - one load run of that case.
+run_case() {
+	p=
+	[ "$3" = yes ] && p=-P
+	load "c$1-m$2$([ "$3" = yes ] && echo -pipe)" -c "$1" -n "$4" \
+	    -s "${5:-4096}" -m "$2" $p
+}
+
+# throughput FLOOR1 FLOOR20 - the 4 KiB matrix; FLOORn: files/s at n
+# threads. Each row also over both floors, with the sink's rate.
+throughput() {
+	table_head "x floor" "x both"
+	while read -r conc m pipe n; do
+		floor=$2
+		[ $conc = 1 ] && floor=$1
+		run_case $conc $m $pipe $n
+		row $conc $m $pipe "$floor" "$(combined "$floor" "$(sink_rate $conc $m $pipe)")"
+		echo "$conc $m $pipe $LINE" >> "$WORK/matrix"
+	done < "$WORK/cases"
+}
+
+# matrix_line CONC PERCONN PIPE - the result line of that throughput case.
+matrix_line() {
+	awk -v k="$1 $2 $3" 'index($0, k " ") == 1 { sub(/^[^ ]+ [^ ]+ [^ ]+ /, ""); l = $0 } END { print l }' \
+	    "$WORK/matrix"
 }
 
 # ------------------------------------------------------------------- run
@@ -281,22 +344,45 @@ probe 20 no
 FLOOR_20_no=$(kv "$L" rate)
 echo
 
+cases > "$WORK/cases"
+: > "$WORK/matrix"
+
+# --- the transport floor
+FS=sink
+start_sink
+echo "Transport floor: the same loads against smtpsink, which answers SMTP and stores"
+echo "  nothing (thread per connection; cpu/10k: the sink's CPU seconds per 10,000)"
+table_head
+while read -r conc m pipe n; do
+	run_case $conc $m $pipe $n
+	row $conc $m $pipe
+	eval "SINK_${conc}_${m}_${pipe}=\$(kv \"\$LINE\" rate)"
+done < "$WORK/cases"
+echo "  1 MiB messages:"
+run_case 20 1 no "$(scaled 400)" 1048576
+row 20 1 no
+SINK_BIG=$(kv "$LINE" rate)
+stop_daemon
+echo
+
 # --- fsync yes
 FS=yes
 start_daemon yes
 echo "Throughput, 4 KiB messages, fsync yes"
 echo "  (x floor: msgs/s over the fsync floor at 1 thread for conc 1, at 20 threads"
-echo "  otherwise; MB = 10^6 bytes; cpu/10k: server CPU seconds per 10,000 messages)"
+echo "  otherwise; x both: over that floor and the sink's rate together;"
+echo "  MB = 10^6 bytes; cpu/10k: server CPU seconds per 10,000 messages)"
 throughput "$FLOOR_1_yes" "$FLOOR_20_yes"
 echo
 
-echo "1 MiB messages, concurrency 20, fsync yes (no floor ratio: the 4 KiB floor does not apply)"
-table_head
+echo "1 MiB messages, concurrency 20, fsync yes (no disk floor: the 4 KiB floor does not"
+echo "  apply; x sink: over the sink's rate for 1 MiB at 1 msg/conn)"
+table_head "x sink"
 load c20-1MiB -c 20 -n "$(scaled 400)" -s 1048576 -m 1
-row 20 1 no ""
+row 20 1 no "$SINK_BIG"
 BIG=$LINE
 load c20-1MiB-m100-pipe -c 20 -n "$(scaled 400)" -s 1048576 -m 100 -P
-row 20 100 yes ""
+row 20 100 yes "$SINK_BIG"
 echo
 
 echo "Latency at concurrency 1, fsync yes (x floor: over one durable file at 1 thread," \
@@ -308,15 +394,15 @@ latency() {
 	    "$(ratio "$(kv "$2" p50_ms)" "$FLOORMS_1_yes")" \
 	    "$(ratio "$(kv "$2" p99_ms)" "$FLOORMS_1_yes")"
 }
-latency "1 msg/conn, connect..QUIT" "$C1_LINE"
-latency "100 msgs/conn, per message" "$C1_M100"
-latency "100 msgs/conn pipelined, per msg" "$C1_M100P"
+latency "1 msg/conn, connect..QUIT" "$(matrix_line 1 1 no)"
+latency "100 msgs/conn, per message" "$(matrix_line 1 100 no)"
+latency "100 msgs/conn pipelined, per msg" "$(matrix_line 1 100 yes)"
 echo
 
 echo "Server CPU seconds per 10,000 messages (the disk floor's own, for comparison:" \
     "$FLOORCPU_20_yes per 10,000 files at 20 threads)"
-printf '  %-34s %8s\n' "4 KiB, conc 20, 1 msg/conn" "$(kv "$C20_M1" cpu_per_10k)"
-printf '  %-34s %8s\n' "4 KiB, conc 20, 100/conn pipelined" "$(kv "$C20_M100P" cpu_per_10k)"
+printf '  %-34s %8s\n' "4 KiB, conc 20, 1 msg/conn" "$(kv "$(matrix_line 20 1 no)" cpu_per_10k)"
+printf '  %-34s %8s\n' "4 KiB, conc 20, 100/conn pipelined" "$(kv "$(matrix_line 20 100 yes)" cpu_per_10k)"
 printf '  %-34s %8s\n' "1 MiB, conc 20, 1 msg/conn" "$(kv "$BIG" cpu_per_10k)"
 echo
 
@@ -405,21 +491,19 @@ FS=no
 start_daemon no
 echo "Throughput, 4 KiB messages, fsync no"
 echo "  (x floor: over the fsync floor; x nofs flr: over the no-fsync floor;"
-echo "  each at 1 thread for conc 1, at 20 threads otherwise)"
-table_head "x nofs flr"
-for conc in 1 20 100; do
+echo "  each at 1 thread for conc 1, at 20 threads otherwise; x nofs+snk: over"
+echo "  the no-fsync floor and the sink's rate together)"
+table_head "x floor" "x nofs flr" "x nofs+snk"
+while read -r conc m pipe n; do
+	# All but the 100/conn rows without pipelining, and 100/conn at conc 1.
+	[ $m = 100 ] && { [ $pipe = no ] || [ $conc = 1 ]; } && continue
 	floor=$FLOOR_20_yes
 	nofloor=$FLOOR_20_no
 	[ $conc = 1 ] && floor=$FLOOR_1_yes && nofloor=$FLOOR_1_no
-	n1=$(scaled "$([ $conc = 1 ] && echo 2000 || echo 10000)")
-	load "c$conc-m1" -c $conc -n "$n1" -s 4096 -m 1
-	row $conc 1 no "$floor" "$nofloor"
-	load "c$conc-m1-pipe" -c $conc -n "$n1" -s 4096 -m 1 -P
-	row $conc 1 yes "$floor" "$nofloor"
-	[ $conc = 1 ] && continue
-	load "c$conc-m100-pipe" -c $conc -n "$(scaled 10000)" -s 4096 -m 100 -P
-	row $conc 100 yes "$floor" "$nofloor"
-done
+	run_case $conc $m $pipe $n
+	row $conc $m $pipe "$floor" "$nofloor" \
+	    "$(combined "$nofloor" "$(sink_rate $conc $m $pipe)")"
+done < "$WORK/cases"
 echo
 stop_daemon
 

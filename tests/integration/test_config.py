@@ -167,6 +167,34 @@ class Listening(DaemonTestCase):
             self.addCleanup(c.close)
             c.ehlo()
 
+    def test_both_sockets_served_while_sessions_are_held_and_after(self):
+        # With every earlier session still open each client needs a new
+        # thread; once they close, parked threads are handed the next
+        # clients, on either socket.
+        other = free_port()
+        d = Daemon(listen=['127.0.0.1:{port}', '127.0.0.1:%d' % other])
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        d.wait_listening(other)
+        for round_ in range(2):
+            held = []
+            for i in range(12):
+                c = RawClient((d.port, other)[i % 2])
+                self.addCleanup(c.close)
+                c.ehlo()
+                held.append(c)
+            for c in held:
+                c.send('QUIT\r\n')
+                c.expect(221)
+                c.close()
+        c = RawClient(other)
+        self.addCleanup(c.close)
+        c.start_data()
+        c.send('last\r\n.\r\n')
+        c.expect(250)
+        self.assertEqual(len(read_new(d.maildir_path('user'))), 1)
+
     @unittest.skipUnless(ipv6_loopback_available(), 'no IPv6 loopback')
     def test_ipv6_listen(self):
         port = free_port(socket.AF_INET6, '::1')
