@@ -147,6 +147,19 @@ daemon_dead() {
 	exit 1
 }
 
+# wait_ready - wait up to 5 s for the server SPID to greet on PORT: 0 once
+# it does, else 1 with the server stopped.
+wait_ready() {
+	i=0
+	while [ $i -lt 50 ] && kill -0 "$SPID" 2>/dev/null; do
+		"$LOAD" -p "$PORT" -M burst -N 1 -t 2 -e 0 >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	stop_daemon
+	return 1
+}
+
 # start_daemon FSYNC - a fresh spool and daemon; sets SPID, PORT, SPOOL.
 start_daemon() {
 	stop_daemon
@@ -167,24 +180,7 @@ timeout 300
 EOF
 		"$SMTPD" -d -f "$WORK/smtpd.conf" > "$WORK/smtpd.log" 2>&1 &
 		SPID=$!
-		i=0
-		while [ $i -lt 50 ]; do
-			if ! kill -0 "$SPID" 2>/dev/null; then
-				wait "$SPID" 2>/dev/null
-				SPID=
-				break
-			fi
-			if "$LOAD" -p "$PORT" -M burst -N 1 -t 2 -e 0 >/dev/null 2>&1; then
-				return 0
-			fi
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if [ -n "$SPID" ]; then
-			kill "$SPID" 2>/dev/null
-			wait "$SPID" 2>/dev/null
-			SPID=
-		fi
+		wait_ready && return 0
 		grep -q "cannot bind" "$WORK/smtpd.log" || break
 	done
 	echo "bench: FAILURE: smtpd did not start; its log:" >&2
@@ -201,15 +197,7 @@ start_sink() {
 		PORT=$(free_port)
 		"$SINK" -p "$PORT" > "$WORK/smtpd.log" 2>&1 &
 		SPID=$!
-		i=0
-		while [ $i -lt 50 ] && kill -0 "$SPID" 2>/dev/null; do
-			if "$LOAD" -p "$PORT" -M burst -N 1 -t 2 -e 0 >/dev/null 2>&1; then
-				return 0
-			fi
-			sleep 0.1
-			i=$((i + 1))
-		done
-		stop_daemon
+		wait_ready && return 0
 	done
 	echo "bench: FAILURE: smtpsink did not start; its output:" >&2
 	cat "$WORK/smtpd.log" >&2

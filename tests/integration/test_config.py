@@ -155,13 +155,18 @@ class CommandLine(unittest.TestCase):
 class Listening(DaemonTestCase):
     shared_daemon = False
 
-    def test_two_listen_lines(self):
+    def two_socket_daemon(self):
+        """A daemon listening on two ports; (daemon, the second port)."""
         other = free_port()
         d = Daemon(listen=['127.0.0.1:{port}', '127.0.0.1:%d' % other])
         self.addCleanup(d.cleanup)
         d.start()
         self.addCleanup(d.stop_and_check)
         d.wait_listening(other)
+        return d, other
+
+    def test_two_listen_lines(self):
+        d, other = self.two_socket_daemon()
         for port in (d.port, other):
             c = RawClient(port)
             self.addCleanup(c.close)
@@ -171,12 +176,7 @@ class Listening(DaemonTestCase):
         # With every earlier session still open each client needs a new
         # thread; once they close, parked threads are handed the next
         # clients, on either socket.
-        other = free_port()
-        d = Daemon(listen=['127.0.0.1:{port}', '127.0.0.1:%d' % other])
-        self.addCleanup(d.cleanup)
-        d.start()
-        self.addCleanup(d.stop_and_check)
-        d.wait_listening(other)
+        d, other = self.two_socket_daemon()
         for round_ in range(2):
             held = []
             for i in range(12):
