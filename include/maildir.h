@@ -1,5 +1,6 @@
 /*
- * maildir.h - template expansion and maildir delivery (tmp/ -> new/).
+ * maildir.h - template expansion and maildir delivery (tmp/ -> new/, or
+ * an unnamed file in new/ given its name there).
  */
 #ifndef MAILDIR_H
 #define MAILDIR_H
@@ -11,8 +12,9 @@ struct maildir_dirs;	/* a mailbox's tmp/ and new/ (maildir.c) */
 /* One recipient's copy while it is being written. */
 struct maildir_file {
 	struct maildir_dirs *dirs;	/* NULL once finished or aborted */
-	int	fd;		/* the file in tmp/, -1 once closed */
+	int	fd;		/* the file being written, -1 once closed */
 	int	linked;		/* non-zero once it is in new/ */
+	int	unnamed;	/* O_TMPFILE: no name until linked */
 	char	name[160];	/* unique file name */
 };
 
@@ -42,20 +44,24 @@ void	maildir_set_host(const char *host);
 
 /*
  * maildir_open - make sure the maildir at path exists below root (no
- * symlinks followed below root) and create a new file in its tmp/.
+ * symlinks followed below root) and create a new file: unnamed in its
+ * new/ where the filesystem allows (O_TMPFILE), else in its tmp/.
  * Returns 0 or -1 with errno set.
  */
 int	maildir_open(const char *root, const char *path, struct maildir_file *f);
 /* maildir_forget - close every cached mailbox directory (they are kept
  * for a few seconds after a delivery; see maildir.c). */
 void	maildir_forget(void);
-/* maildir_sync - fsync (if asked) and close the tmp file; 0 or -1. */
+/* maildir_sync - fsync the file (if asked) and close it, or keep an
+ * unnamed one open for maildir_link; 0 or -1. */
 int	maildir_sync(struct maildir_file *f, int do_fsync);
-/* maildir_link - move the tmp file into new/ and fsync new/ if asked. */
+/* maildir_link - give the file its name in new/ (and close it), and
+ * fsync new/ if asked. Never replaces an existing name. */
 int	maildir_link(struct maildir_file *f, int do_fsync);
 /* maildir_finish - let go of the copy after a successful link. */
 void	maildir_finish(struct maildir_file *f);
-/* maildir_abort - remove the copy from tmp/ (and new/ if linked). */
+/* maildir_abort - close and remove the copy (from tmp/, and new/ if
+ * linked). */
 void	maildir_abort(struct maildir_file *f);
 
 /* maildir_clean_stale - remove our dead processes' files from every

@@ -5,7 +5,8 @@
 # starts ./smtpd on a free 127.0.0.1 port with a throw-away spool, and
 # prints:
 #   - the disk floor for durable maildir files (fsprobe, 1 and 20 threads,
-#     with and without fsync)
+#     with and without fsync), and the same for the unnamed-file way smtpd
+#     writes where the filesystem allows (with fsync)
 #   - the transport floor: the same loads against smtpsink, a server that
 #     answers SMTP and stores nothing
 #   - messages/s for 4 KiB messages at concurrency 1, 20 and 100, with one
@@ -308,15 +309,15 @@ echo "Disk floor (fsprobe, ${PROBE_SECS}s each): create tmp/NAME, write 4 KiB, f
     "close, rename to new/, fsync new/"
 echo "  (cpu/10k: the probe's own CPU seconds per 10,000 files)"
 printf '  %7s %6s %9s %9s %8s %8s\n' threads fsync files/s ms/file p99_ms cpu/10k
-# probe THREADS yes|no - one fsprobe run; the result line in L.
+# probe THREADS yes|no [--unnamed] - one fsprobe run; the result line in L.
 probe() {
-	mkdir -p "$WORK/probe-$1-$2"
+	mkdir -p "$WORK/probe-$1-$2$3"
 	if [ "$2" = yes ]; then
-		L=$("$PROBE" -D "$WORK/probe-$1-$2" -k -t "$1" -s "$PROBE_SECS")
+		L=$("$PROBE" -D "$WORK/probe-$1-$2$3" -k -t "$1" -s "$PROBE_SECS" $3)
 	else
-		L=$("$PROBE" -D "$WORK/probe-$1-$2" -k -t "$1" -s "$PROBE_SECS" --no-fsync)
+		L=$("$PROBE" -D "$WORK/probe-$1-$2$3" -k -t "$1" -s "$PROBE_SECS" --no-fsync $3)
 	fi || echo "  !! fsprobe failed" >&2
-	echo "fsprobe $L" >> "$RESULTS"
+	echo "fsprobe ${3:+$3 }$L" >> "$RESULTS"
 	printf '  %7s %6s %9s %9s %8s %8s\n' "$1" "$2" "$(kv "$L" rate)" \
 	    "$(kv "$L" per_file_ms)" "$(kv "$L" p99_ms)" "$(kv "$L" cpu_per_10k)"
 }
@@ -330,6 +331,11 @@ probe 1 no
 FLOOR_1_no=$(kv "$L" rate)
 probe 20 no
 FLOOR_20_no=$(kv "$L" rate)
+echo "  The way smtpd writes where the filesystem allows: an unnamed file in new/"
+echo "  (O_TMPFILE), write, fsync, linkat to NAME, fsync new/; no tmp/ to change or sync."
+echo "  The ratios below stay over the tmp/ floor above."
+probe 1 yes --unnamed
+probe 20 yes --unnamed
 echo
 
 cases > "$WORK/cases"

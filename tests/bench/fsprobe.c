@@ -8,7 +8,10 @@
  * With --no-fsync both fsyncs are skipped (the plain create+write+rename
  * floor). With --link, link(tmp/NAME, new/NAME) + fsync(new/) +
  * unlink(tmp/NAME) replaces the rename (smtpd's fallback where a rename
- * cannot be told to refuse replacing).
+ * cannot be told to refuse replacing). With --unnamed, the file is
+ * created with no name in new/ (O_TMPFILE), written, fsynced, given
+ * NAME there by linkat() and closed, then new/ is fsynced: what smtpd
+ * does where the filesystem allows it.
  * The files are removed afterwards (not timed) unless --keep.
  *
  * Prints one line:
@@ -41,9 +44,10 @@ static struct {
 	size_t		 size;
 	int		 do_fsync;
 	int		 link;
+	int		 unnamed;
 	int		 keep;
 } o = { .dir = NULL, .threads = 1, .secs = 3, .files = 0, .size = 4096,
-	.do_fsync = 1, .link = 0, .keep = 0 };
+	.do_fsync = 1, .link = 0, .unnamed = 0, .keep = 0 };
 
 static atomic_long	claimed, failures;
 static double		deadline;
@@ -98,16 +102,85 @@ write_all(int fd, size_t len)
 	return 0;
 }
 
+/* create_named - one file through tmp/, renamed (or linked) into new/. */
+static int
+create_named(int newfd, const char *name)
+{
+	char	tmp[4200], new[4200];
+	int	fd;
+
+	snprintf(tmp, sizeof tmp, "%s/tmp/%s", o.dir, name);
+	snprintf(new, sizeof new, "%s/new/%s", o.dir, name);
+	if ((fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) == -1) {
+		fail("open", tmp);
+		return -1;
+	}
+	if (write_all(fd, o.size) == -1) {
+		fail("write", tmp);
+		close(fd);
+		return -1;
+	}
+	if (o.do_fsync && fsync(fd) == -1)
+		fail("fsync", tmp);
+	if (close(fd) == -1)
+		fail("close", tmp);
+	if (o.link) {
+		if (link(tmp, new) == -1) {
+			fail("link", new);
+			return -1;
+		}
+	} else if (rename(tmp, new) == -1) {
+		fail("rename", new);
+		return -1;
+	}
+	if (o.do_fsync && fsync(newfd) == -1)
+		fail("fsync", "new/");
+	if (o.link && unlink(tmp) == -1)
+		fail("unlink", tmp);
+	return 0;
+}
+
+/* create_unnamed - one file the --unnamed way, named name in new/. */
+static int
+create_unnamed(int newfd, const char *name)
+{
+	char	proc[64];
+	int	fd;
+
+	if ((fd = openat(newfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)) == -1) {
+		fail("open O_TMPFILE in", "new/");
+		return -1;
+	}
+	if (write_all(fd, o.size) == -1) {
+		fail("write", name);
+		close(fd);
+		return -1;
+	}
+	if (o.do_fsync && fsync(fd) == -1)
+		fail("fsync", name);
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, newfd, name, AT_SYMLINK_FOLLOW) == -1) {
+		fail("linkat", name);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) == -1)
+		fail("close", name);
+	if (o.do_fsync && fsync(newfd) == -1)
+		fail("fsync", "new/");
+	return 0;
+}
+
 static void *
 worker(void *arg)
 {
 	struct worker	*w = arg;
-	char		 tmp[4200], new[4200], name[64];
-	int		 newfd, fd;
+	char		 path[4200], name[64];
+	int		 newfd;
 
-	snprintf(tmp, sizeof tmp, "%s/new", o.dir);
-	if ((newfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		fail("open", tmp);
+	snprintf(path, sizeof path, "%s/new", o.dir);
+	if ((newfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fail("open", path);
 		return NULL;
 	}
 	while (more()) {
@@ -115,34 +188,9 @@ worker(void *arg)
 
 		snprintf(name, sizeof name, "%ld.P%dT%dN%ld.fsprobe", (long)time(NULL),
 		    (int)getpid(), w->id, w->done);
-		snprintf(tmp, sizeof tmp, "%s/tmp/%s", o.dir, name);
-		snprintf(new, sizeof new, "%s/new/%s", o.dir, name);
-		if ((fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) == -1) {
-			fail("open", tmp);
+		if ((o.unnamed ? create_unnamed(newfd, name) :
+		    create_named(newfd, name)) == -1)
 			break;
-		}
-		if (write_all(fd, o.size) == -1) {
-			fail("write", tmp);
-			close(fd);
-			break;
-		}
-		if (o.do_fsync && fsync(fd) == -1)
-			fail("fsync", tmp);
-		if (close(fd) == -1)
-			fail("close", tmp);
-		if (o.link) {
-			if (link(tmp, new) == -1) {
-				fail("link", new);
-				break;
-			}
-		} else if (rename(tmp, new) == -1) {
-			fail("rename", new);
-			break;
-		}
-		if (o.do_fsync && fsync(newfd) == -1)
-			fail("fsync", "new/");
-		if (o.link && unlink(tmp) == -1)
-			fail("unlink", tmp);
 		w->done++;
 		if (w->nlat == w->caplat) {
 			size_t	 nc = w->caplat ? w->caplat * 2 : 4096;
@@ -205,7 +253,8 @@ usage(int status)
 	    "  -n, --files K      or create K files in all\n"
 	    "  -b, --size BYTES   bytes per file (4096)\n"
 	    "  -F, --no-fsync     skip the file and directory fsyncs\n"
-	    "  -l, --link         link+fsync+unlink instead of rename (as smtpd)\n"
+	    "  -l, --link         link+fsync+unlink instead of rename (smtpd on NFS)\n"
+	    "  -u, --unnamed      unnamed file in new/, then linkat (smtpd elsewhere)\n"
 	    "  -k, --keep         leave the files behind\n");
 	exit(status);
 }
@@ -221,6 +270,7 @@ main(int argc, char **argv)
 		{ "size", required_argument, NULL, 'b' },
 		{ "no-fsync", no_argument, NULL, 'F' },
 		{ "link", no_argument, NULL, 'l' },
+		{ "unnamed", no_argument, NULL, 'u' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -233,7 +283,7 @@ main(int argc, char **argv)
 	long		 files = 0;
 	int		 ch, t;
 
-	while ((ch = getopt_long(argc, argv, "D:t:s:n:b:Flkh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "D:t:s:n:b:Flukh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'D': o.dir = optarg; break;
 		case 't': o.threads = atoi(optarg); break;
@@ -242,6 +292,7 @@ main(int argc, char **argv)
 		case 'b': o.size = (size_t)atol(optarg); break;
 		case 'F': o.do_fsync = 0; break;
 		case 'l': o.link = 1; break;
+		case 'u': o.unnamed = 1; break;
 		case 'k': o.keep = 1; break;
 		case 'h': usage(0); break;
 		default: usage(2);

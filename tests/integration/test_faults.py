@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import (Daemon, RawClient, read_new, all_new_files, body_of,
-                     HELO, DOMAIN)
+                     HELO, DOMAIN, HOSTNAME)
 
 
 def is_root():
@@ -34,6 +34,33 @@ def proc_status(pid):
             k, _, v = line.partition(':')
             out[k] = v.split()
     return out
+
+
+def unnamed_files(pid, maildir):
+    """The files pid holds open with no name, in maildir's new/."""
+    prefix = os.path.join(maildir, 'new') + '/'
+    found = []
+    fd_dir = '/proc/%d/fd' % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith(prefix) and target.endswith(' (deleted)'):
+            found.append(target)
+    return found
+
+
+def dead_pid():
+    """A pid no process has now."""
+    for pid in range(4000000, 3000000, -1):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+    raise AssertionError('no free pid')
 
 
 def start(extra=(), **kw):
@@ -309,7 +336,9 @@ class TestDisconnects(DaemonCase):
         c2 = greet(self.d)
         self.assertEqual(c2.cmd('NOOP').code, 250)
 
-    def test_kill9_mid_delivery_then_restart_cleans_tmp(self):
+    def test_kill9_mid_delivery_leaves_nothing(self):
+        # The copy being written has no name (an unnamed file in new/)
+        # until it is complete and synced: a crash leaves nothing behind.
         c = greet(self.d)
         c.cmd('MAIL FROM:<a@x.test>')
         c.cmd('RCPT TO:<crash@example.org>')
@@ -317,17 +346,40 @@ class TestDisconnects(DaemonCase):
         c.send(b'Subject: x\r\n\r\n' + b'y' * 200000 + b'\r\n')
         md = self.d.maildir_path('crash')
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not os.listdir(os.path.join(md, 'tmp')):
+        while time.monotonic() < deadline and not unnamed_files(self.d.proc.pid, md):
             time.sleep(0.05)
-        self.assertEqual(len(os.listdir(os.path.join(md, 'tmp'))), 1)
+        self.assertEqual(len(unnamed_files(self.d.proc.pid, md)), 1)
+        self.assertEqual(os.listdir(os.path.join(md, 'tmp')), [])
         self.d.proc.kill()
         self.d.proc.wait()
         self.d._err.close()
+        c.sock.close()
         self.assertEqual(read_new(md), [])
         self.d.start()
         self.assertEqual(os.listdir(os.path.join(md, 'tmp')), [])
         self.assertEqual(read_new(md), [])
-        self.assertIn('stale', self.d.stderr())
+        c2 = greet(self.d)
+        self.assertEqual(c2.cmd('NOOP').code, 250)
+        c2.sock.close()
+
+    def test_restart_removes_stale_tmp_files(self):
+        # Where tmp/ is used (no unnamed files on the spool's filesystem),
+        # a crashed daemon's files there are removed at the next start;
+        # a live process's and another host's are kept.
+        self.d.stop_and_check()
+        tmp = os.path.join(self.d.maildir_path('crash'), 'tmp')
+        os.makedirs(tmp)
+        dead = dead_pid()
+        names = {
+            'stale': '1700000000.M1P%dQ1R0badf00d.%s' % (dead, HOSTNAME),
+            'live': '1700000000.M2P%dQ2R0badf00d.%s' % (os.getpid(), HOSTNAME),
+            'other': '1700000000.M3P%dQ3R0badf00d.other.host' % dead,
+        }
+        for name in names.values():
+            open(os.path.join(tmp, name), 'wb').close()
+        self.d.start()
+        self.assertEqual(sorted(os.listdir(tmp)), sorted([names['live'], names['other']]))
+        self.assertIn('removed 1 stale file from tmp/', self.d.stderr())
 
 
 class TestSignals(DaemonCase):

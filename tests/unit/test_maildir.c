@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,34 @@ renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		return -1;
 	}
 	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/*
+ * And its openat(): with tmpfile_unsupported set, O_TMPFILE fails as on
+ * a filesystem without unnamed files, to drive the tmp/ protocol.
+ */
+static int	tmpfile_unsupported;
+static int	tmpfile_calls;
+
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list	ap;
+	int	mode = 0;
+
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		tmpfile_calls++;
+		if (tmpfile_unsupported) {
+			errno = EOPNOTSUPP;
+			return -1;
+		}
+	}
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
 static int
@@ -561,6 +590,8 @@ test_cache(void)
 	rm_tree(out);
 }
 
+/* Aborted at every step, a copy leaves nothing in new/ or tmp/, and
+ * no fd open: as an unnamed file (mode 0) and in tmp/ (mode 1). */
 static void
 test_abort(void)
 {
@@ -570,48 +601,113 @@ test_abort(void)
 
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/u", root);
+	for (int mode = 0; mode < 2; mode++) {
+		tmpfile_unsupported = mode;
+		maildir_forget();	/* the fallback is learnt per mailbox */
 
-	/* Abort after link: neither new/ nor tmp/ keeps it. */
-	REQUIRE(maildir_open(root, path, &f) == 0);
-	CHECK(write(f.fd, "x\n", 2) == 2);
-	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
-	CHECK_EQ_INT(f.fd, -1);
-	CHECK_EQ_INT(maildir_link(&f, 0), 0);
-	CHECK(f.linked != 0);
-	CHECK_EQ_INT(count2(path, "new"), 1);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);	/* moved, not linked */
-	maildir_abort(&f);
-	CHECK_EQ_INT(count2(path, "new"), 0);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);
-	CHECK(f.dirs == NULL);
-	maildir_abort(&f);	/* twice is harmless */
+		/* Abort after link: neither new/ nor tmp/ keeps it. */
+		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(f.unnamed, !mode);
+		CHECK(write(f.fd, "x\n", 2) == 2);
+		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+		CHECK_EQ_INT(f.fd != -1, !mode);	/* unnamed: open until linked */
+		CHECK_EQ_INT(maildir_link(&f, 0), 0);
+		CHECK_EQ_INT(f.fd, -1);
+		CHECK(f.linked != 0);
+		CHECK_EQ_INT(count2(path, "new"), 1);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);	/* moved, not linked */
+		maildir_abort(&f);
+		CHECK_EQ_INT(count2(path, "new"), 0);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		CHECK(f.dirs == NULL);
+		maildir_abort(&f);	/* twice is harmless */
 
-	/* Abort while still open. */
-	REQUIRE(maildir_open(root, path, &f) == 0);
-	CHECK_EQ_INT(count2(path, "tmp"), 1);
-	maildir_abort(&f);
-	CHECK_EQ_INT(f.fd, -1);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);
-	CHECK_EQ_INT(count2(path, "new"), 0);
+		/* Abort while still open. */
+		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(count2(path, "tmp"), mode);
+		CHECK_EQ_INT(count2(path, "new"), 0);
+		maildir_abort(&f);
+		CHECK_EQ_INT(f.fd, -1);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		CHECK_EQ_INT(count2(path, "new"), 0);
 
-	/* Abort after sync, before link. */
-	REQUIRE(maildir_open(root, path, &f) == 0);
-	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
-	maildir_abort(&f);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);
-	CHECK_EQ_INT(count2(path, "new"), 0);
+		/* Abort after sync, before link. */
+		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(maildir_sync(&f, 1), 0);
+		maildir_abort(&f);
+		CHECK_EQ_INT(f.fd, -1);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		CHECK_EQ_INT(count2(path, "new"), 0);
 
-	/* Finish, then abort: the delivered copy stays. */
-	REQUIRE(maildir_open(root, path, &f) == 0);
-	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
-	CHECK_EQ_INT(maildir_link(&f, 1), 0);
-	maildir_finish(&f);
-	maildir_abort(&f);
-	CHECK_EQ_INT(count2(path, "new"), 1);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);
-
+		/* Finish, then abort: the delivered copy stays. */
+		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
+		CHECK_EQ_INT(maildir_link(&f, 1), 0);
+		maildir_finish(&f);
+		maildir_abort(&f);
+		CHECK_EQ_INT(count2(path, "new"), 1);
+		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		rm_tree(path);
+	}
+	tmpfile_unsupported = 0;
 	maildir_forget();
 	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+/* Where the filesystem has unnamed files, a copy being written has no
+ * name anywhere: a reader sees it whole in new/ or not at all, and a
+ * process dying mid-message leaves nothing to sweep. Where it has not,
+ * that is learnt once per mailbox and tmp/ is used. */
+static void
+test_unnamed(void)
+{
+	char	 root[512], path[1024], proc[64], target[2048], newdir[1100];
+	struct maildir_file f;
+	ssize_t	 n;
+	int	 calls;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/d/v", root);
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(f.unnamed, 1);
+	CHECK(write(f.fd, "x\n", 2) == 2);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	/* It lives in new/'s filesystem, with no name. */
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", f.fd);
+	n = readlink(proc, target, sizeof target - 1);
+	REQUIRE(n > 0);
+	target[n] = '\0';
+	snprintf(newdir, sizeof newdir, "%s/new/", path);
+	CHECK(strncmp(target, newdir, strlen(newdir)) == 0);
+	CHECK(strstr(target, "(deleted)") != NULL);
+	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+	CHECK_EQ_INT(maildir_link(&f, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	maildir_finish(&f);
+
+	/* No O_TMPFILE: tmp/ is used, and not asked again for this mailbox
+	 * while it is cached. */
+	tmpfile_unsupported = 1;
+	calls = tmpfile_calls;
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(f.unnamed, 0);
+	CHECK_EQ_INT(count2(path, "tmp"), 1);
+	maildir_abort(&f);
+	tmpfile_unsupported = 0;
+	CHECK_EQ_INT(deliver(root, path, "y\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(tmpfile_calls, calls + 1);
+	CHECK_EQ_INT(count2(path, "new"), 2);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	/* Found again after the cache lets go: unnamed once more. */
+	maildir_forget();
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(f.unnamed, 1);
+	CHECK_EQ_INT(tmpfile_calls, calls + 2);
+	maildir_abort(&f);
+	maildir_forget();
 	rm_tree(root);
 }
 
@@ -627,6 +723,7 @@ test_link_fallback(void)
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/u", root);
 	rename_unsupported = 1;
+	tmpfile_unsupported = 1;	/* only a named file is renamed */
 
 	REQUIRE(maildir_open(root, path, &f) == 0);
 	CHECK(write(f.fd, "hello\n", 6) == 6);
@@ -654,12 +751,14 @@ test_link_fallback(void)
 	CHECK_EQ_INT(count2(path, "tmp"), 0);
 
 	rename_unsupported = 0;
+	tmpfile_unsupported = 0;
 	maildir_forget();
 	CHECK_EQ_INT(open_fds(), fds0);
 	rm_tree(root);
 }
 
-/* A name already in new/ is never replaced, by rename or by link; the
+/* A name already in new/ is never replaced, by linking an unnamed file,
+ * by rename or by link; the
  * failed copy is removed and the file in new/ kept. */
 static void
 test_no_replace(void)
@@ -670,9 +769,12 @@ test_no_replace(void)
 
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/u", root);
-	for (int mode = 0; mode < 2; mode++) {
-		rename_unsupported = mode;
+	for (int mode = 0; mode < 3; mode++) {
+		tmpfile_unsupported = mode > 0;
+		rename_unsupported = mode > 1;
+		maildir_forget();
 		REQUIRE(maildir_open(root, path, &f) == 0);
+		CHECK_EQ_INT(f.unnamed, mode == 0);
 		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
 		snprintf(file, sizeof file, "%s/new/%s", path, f.name);
 		fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -691,6 +793,7 @@ test_no_replace(void)
 		CHECK_EQ_INT(unlink(file), 0);
 	}
 	rename_unsupported = 0;
+	tmpfile_unsupported = 0;
 	maildir_forget();
 	rm_tree(root);
 }
@@ -842,6 +945,7 @@ main(void)
 	RUN(test_symlinks);
 	RUN(test_cache);
 	RUN(test_abort);
+	RUN(test_unnamed);
 	RUN(test_link_fallback);
 	RUN(test_no_replace);
 	RUN(test_set_host);
