@@ -311,11 +311,11 @@ echo "  (cpu/10k: the probe's own CPU seconds per 10,000 files)"
 printf '  %7s %6s %9s %9s %8s %8s\n' threads fsync files/s ms/file p99_ms cpu/10k
 # probe THREADS yes|no [--unnamed] - one fsprobe run; the result line in L.
 probe() {
-	mkdir -p "$WORK/probe-$1-$2$3"
+	mkdir -p "$WORK/probe-$1-$2${3-}"
 	if [ "$2" = yes ]; then
-		L=$("$PROBE" -D "$WORK/probe-$1-$2$3" -k -t "$1" -s "$PROBE_SECS" $3)
+		L=$("$PROBE" -D "$WORK/probe-$1-$2${3-}" -k -t "$1" -s "$PROBE_SECS" ${3-})
 	else
-		L=$("$PROBE" -D "$WORK/probe-$1-$2$3" -k -t "$1" -s "$PROBE_SECS" --no-fsync $3)
+		L=$("$PROBE" -D "$WORK/probe-$1-$2${3-}" -k -t "$1" -s "$PROBE_SECS" --no-fsync ${3-})
 	fi || echo "  !! fsprobe failed" >&2
 	echo "fsprobe ${3:+$3 }$L" >> "$RESULTS"
 	printf '  %7s %6s %9s %9s %8s %8s\n' "$1" "$2" "$(kv "$L" rate)" \
