@@ -70,7 +70,7 @@ static atomic_uint	maildir_counter;
 static pthread_once_t	name_once = PTHREAD_ONCE_INIT;
 static long		name_pid;	/* this process, and its random bits */
 static unsigned		name_rand;
-static int		proc_fd_ok;	/* /proc/self/fd names open files */
+static atomic_int	proc_fd_ok;	/* /proc/self/fd names open files */
 
 /* path_part_ok - s can be one path component: see maildir_local_ok. */
 static int
@@ -232,7 +232,7 @@ static void
 name_init(void)
 {
 	name_fresh();
-	proc_fd_ok = access("/proc/self/fd", X_OK) == 0;
+	atomic_store(&proc_fd_ok, access("/proc/self/fd", X_OK) == 0);
 	(void)pthread_atfork(NULL, NULL, name_fresh);
 }
 
@@ -491,7 +491,7 @@ open_tmp(struct maildir_file *f)
 	struct maildir_dirs *d = f->dirs;
 
 	f->unnamed = 0;
-	if (proc_fd_ok && !atomic_load(&d->no_tmpfile)) {
+	if (atomic_load(&proc_fd_ok) && !atomic_load(&d->no_tmpfile)) {
 		f->fd = openat(d->newdir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
 		    MAILDIR_FILE_MODE);
 		if (f->fd != -1) {
@@ -574,8 +574,14 @@ maildir_link(struct maildir_file *f, int do_fsync)
 
 	if (f->unnamed) {
 		snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
-		if (linkat(AT_FDCWD, proc, d->newdir, f->name, AT_SYMLINK_FOLLOW) == -1)
+		if (linkat(AT_FDCWD, proc, d->newdir, f->name, AT_SYMLINK_FOLLOW) == -1) {
+			/* Refused through /proc (a security module, a
+			 * sandbox): this copy fails with a temporary error,
+			 * the next ones go through tmp/. */
+			if (errno == EACCES || errno == EPERM)
+				atomic_store(&proc_fd_ok, 0);
 			return -1;
+		}
 		f->linked = MOVED;
 		close(f->fd);
 		f->fd = -1;

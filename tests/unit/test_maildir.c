@@ -70,6 +70,23 @@ openat(int dirfd, const char *path, int flags, ...)
 	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
+/*
+ * And its linkat(): with proc_link_refused set, linking through
+ * /proc/self/fd fails as under a security module that forbids it.
+ */
+static int	proc_link_refused;
+
+int
+linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+    int flags)
+{
+	if (proc_link_refused && strncmp(oldpath, "/proc/", 6) == 0) {
+		errno = EACCES;
+		return -1;
+	}
+	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -798,6 +815,45 @@ test_no_replace(void)
 	rm_tree(root);
 }
 
+/* Where linking through /proc/self/fd is refused, the copy fails (the
+ * client gets a temporary error) and every later one goes through tmp/.
+ * It changes the whole process: run last. */
+static void
+test_proc_link_refused(void)
+{
+	char	 root[512], path[1024];
+	struct maildir_file f;
+	int	 fds0;
+
+	maildir_forget();
+	fds0 = open_fds();
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/d/w", root);
+	proc_link_refused = 1;
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(f.unnamed, 1);
+	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
+	errno = 0;
+	CHECK_EQ_INT(maildir_link(&f, 1), -1);
+	CHECK_EQ_INT(errno, EACCES);
+	maildir_abort(&f);
+	CHECK_EQ_INT(count2(path, "new"), 0);
+	/* The next copy, even in another mailbox, is written in tmp/. */
+	maildir_forget();
+	snprintf(path, sizeof path, "%s/d/x", root);
+	REQUIRE(maildir_open(root, path, &f) == 0);
+	CHECK_EQ_INT(f.unnamed, 0);
+	CHECK_EQ_INT(count2(path, "tmp"), 1);
+	maildir_abort(&f);
+	CHECK_EQ_INT(deliver(root, path, "z\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	proc_link_refused = 0;
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
 static void
 test_set_host(void)
 {
@@ -951,5 +1007,6 @@ main(void)
 	RUN(test_set_host);
 	RUN(test_clean_stale);
 	RUN(test_clean_stale_symlink);
+	RUN(test_proc_link_refused);	/* last: it turns unnamed files off */
 	return unit_done();
 }
