@@ -342,13 +342,14 @@ walk(const char *root, const char *path)
 /*
  * The directories of the mailboxes delivered to in the last
  * MAILDIR_CACHE_SECS, MAILDIR_CACHE_MAX of them at most: a busy mailbox
- * then costs no system call per message to find instead of a walk from
+ * then costs one fstat() per message to check instead of a walk from
  * the root. The fds came from the same symlink-refusing walk, and an
- * entry is never older than a few seconds, so a mailbox moved or
- * removed meanwhile is found again soon; a file that cannot be created
- * in a cached tmp/ retries the walk at once. An entry holds one
- * reference to its pair and every copy being written one more, so a
- * pair dropped from the cache stays open until its last copy is done.
+ * entry is never older than a few seconds, so a mailbox moved meanwhile
+ * is found again soon; a cached new/ found removed, or a file that
+ * cannot be created in a cached directory, retries the walk at once.
+ * An entry holds one reference to its pair and every copy being written
+ * one more, so a pair dropped from the cache stays open until its last
+ * copy is done.
  * Guarded by dircache_lk: lookups share it (many sessions deliver to
  * one mailbox at once), changes take it alone.
  */
@@ -506,6 +507,17 @@ open_tmp(struct maildir_file *f)
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
 }
 
+/* removed - d's new/ has been removed. An unnamed file can still be
+ * made in a removed directory on some filesystems (xfs, tmpfs), only
+ * its link fails; a name in a removed tmp/ fails at once. */
+static int
+removed(struct maildir_dirs *d)
+{
+	struct stat st;
+
+	return fstat(d->newdir, &st) == 0 && st.st_nlink == 0;
+}
+
 int
 maildir_open(const char *root, const char *path, struct maildir_file *f)
 {
@@ -524,16 +536,15 @@ maildir_open(const char *root, const char *path, struct maildir_file *f)
 		errno = ENAMETOOLONG;
 		goto fail;
 	}
-	if (open_tmp(f) == -1 && cached) {
+	if (cached && (removed(f->dirs) || open_tmp(f) == -1)) {
 		/* The mailbox may have gone since it was cached: walk again. */
 		cache_invalidate(key, keylen);
 		dirs_release(f->dirs);
 		cached = 0;
 		if ((f->dirs = walk(root, path)) == NULL)
 			return -1;
-		(void)open_tmp(f);
 	}
-	if (f->fd == -1)
+	if (f->fd == -1 && open_tmp(f) == -1)
 		goto fail;
 	if (!cached && keylen > 0)
 		cache_put(key, keylen, f->dirs);

@@ -561,6 +561,48 @@ test_symlinks(void)
  * by the next one; one replaced by a symlink is never written through;
  * the cache answers only for the root it was filled under.
  */
+/* A mailbox removed while its directories are cached is made again and
+ * delivered to, below root in base (a directory). */
+static void
+removed_while_cached(const char *base)
+{
+	char	 root[512], path[1024], newdir[1100];
+	int	 fds0;
+
+	maildir_forget();
+	fds0 = open_fds();
+	snprintf(root, sizeof root, "%s/test_maildir.XXXXXX", base);
+	REQUIRE(mkdtemp(root) != NULL);
+	snprintf(path, sizeof path, "%s/example.org/gina", root);
+	CHECK_EQ_INT(deliver(root, path, "one\n", NULL, 0, 1), 0);
+	rm_tree(path);
+	CHECK_EQ_INT(deliver(root, path, "two\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	/* Only new/ removed: made again too. */
+	rm_tree(join(newdir, sizeof newdir, path, "new"));
+	CHECK_EQ_INT(deliver(root, path, "three\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+/* On tmpfs (as on xfs) an unnamed file can be made in a removed
+ * directory, and only its link fails: the cached directory must be
+ * found removed before. Skipped where /dev/shm is not a directory. */
+static void
+test_removed_while_cached(void)
+{
+	const char *t = getenv("TMPDIR");
+	struct stat st;
+
+	removed_while_cached(t && *t ? t : "/tmp");
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    access("/dev/shm", W_OK) == 0)
+		removed_while_cached("/dev/shm");
+}
+
 static void
 test_cache(void)
 {
@@ -1000,6 +1042,7 @@ main(void)
 	RUN(test_open_prefix_sibling);
 	RUN(test_symlinks);
 	RUN(test_cache);
+	RUN(test_removed_while_cached);
 	RUN(test_abort);
 	RUN(test_unnamed);
 	RUN(test_link_fallback);
