@@ -51,7 +51,7 @@
 #define MAILDIR_CACHE_MAX	16
 
 /* How a copy got into new/ (maildir_file.linked). */
-#define MOVED	1	/* renamed: tmp/NAME is gone */
+#define MOVED	1	/* renamed, or an unnamed file linked: none in tmp/ */
 #define LINKED	2	/* linked: tmp/NAME remains until maildir_finish */
 
 /* A mailbox's tmp/ and new/, shared by the cache and every copy being
