@@ -56,7 +56,8 @@ void	maildir_forget(void);
  * unnamed one open for maildir_link; 0 or -1. */
 int	maildir_sync(struct maildir_file *f, int do_fsync);
 /* maildir_link - give the file its name in new/ (and close it), and
- * fsync new/ if asked. Never replaces an existing name. */
+ * make that name durable if asked: fsync new/, or the unnamed file
+ * again. Never replaces an existing name. */
 int	maildir_link(struct maildir_file *f, int do_fsync);
 /* maildir_finish - let go of the copy after a successful link. */
 void	maildir_finish(struct maildir_file *f);

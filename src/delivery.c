@@ -2,8 +2,8 @@
  * delivery.c - one message's copies, one per recipient, all or none.
  * Owns: the body write buffer, writing every copy, the commit order that
  * makes a 250 safe (every file synced before any link into new/, every
- * new/ synced before the reply) and the rollback that leaves no copy in
- * any new/ when one of them fails.
+ * name in new/ synced before the reply) and the rollback that leaves no
+ * copy in any new/ when one of them fails.
  * Not here: names and directories (maildir.c), the protocol (session.c).
  *
  * XXX a copy already linked into new/ when a later one fails is removed

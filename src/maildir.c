@@ -12,11 +12,17 @@
  * than overwrites; where the filesystem cannot do that (NFS), it is the
  * classic link() to new/ and unlink() of tmp/NAME after the fsync.
  * Where the filesystem can (ext4, xfs, btrfs, tmpfs), the file is made
- * unnamed in new/ instead (O_TMPFILE) and given its name there by
- * linkat() once written and synced: the same order (data durable before
- * the name, the name durable before the 250), one directory less to
- * change and sync per copy, and nothing left behind when the process
- * dies mid-message. linkat() refuses an existing name, like the rename.
+ * unnamed in new/ instead (O_TMPFILE), written, fsynced, given its name
+ * there by linkat(), and fsynced again: data durable before the name,
+ * the name durable before the 250, no tmp/ entry to make and remove, and
+ * nothing left behind when the process dies mid-message. linkat()
+ * refuses an existing name, like the rename. The second fsync, of the
+ * file and not of new/, is what makes the name durable: the link raised
+ * the file's link count from 0, and on ext4 without a journal an fsync
+ * of new/ writes the entry but not that count (a crash would leave an
+ * entry to an inode fsck takes for deleted), while an fsync of the file
+ * writes the count and its new entry's directory (there, and in the
+ * journal commit of ext4 with a journal, xfs and btrfs alike).
  * NAME must be unique per delivery across hosts sharing the spool:
  * seconds, microseconds, pid, a process-wide counter, random bits drawn
  * once per process, and the host name. Below the spool root every
@@ -594,8 +600,11 @@ maildir_link(struct maildir_file *f, int do_fsync)
 			return -1;
 		}
 		f->linked = MOVED;
+		if (do_fsync && fsync(f->fd) == -1)
+			return -1;
 		close(f->fd);
 		f->fd = -1;
+		return 0;
 	}
 	if (!f->linked && !atomic_load(&d->link_only)) {
 		if (renameat2(d->tmpdir, f->name, d->newdir, f->name,

@@ -332,7 +332,7 @@ FLOOR_1_no=$(kv "$L" rate)
 probe 20 no
 FLOOR_20_no=$(kv "$L" rate)
 echo "  The way smtpd writes where the filesystem allows: an unnamed file in new/"
-echo "  (O_TMPFILE), write, fsync, linkat to NAME, fsync new/; no tmp/ to change or sync."
+echo "  (O_TMPFILE), write, fsync, linkat to NAME, fsync the file again; no tmp/ to change."
 echo "  The ratios below stay over the tmp/ floor above."
 probe 1 yes --unnamed
 probe 20 yes --unnamed

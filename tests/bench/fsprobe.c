@@ -10,8 +10,9 @@
  * unlink(tmp/NAME) replaces the rename (smtpd's fallback where a rename
  * cannot be told to refuse replacing). With --unnamed, the file is
  * created with no name in new/ (O_TMPFILE), written, fsynced, given
- * NAME there by linkat() and closed, then new/ is fsynced: what smtpd
- * does where the filesystem allows it.
+ * NAME there by linkat(), fsynced again (that makes the name durable:
+ * see src/maildir.c) and closed: what smtpd does where the filesystem
+ * allows it.
  * The files are removed afterwards (not timed) unless --keep.
  *
  * Prints one line:
@@ -164,10 +165,10 @@ create_unnamed(int newfd, const char *name)
 		close(fd);
 		return -1;
 	}
+	if (o.do_fsync && fsync(fd) == -1)
+		fail("fsync after link", name);
 	if (close(fd) == -1)
 		fail("close", name);
-	if (o.do_fsync && fsync(newfd) == -1)
-		fail("fsync", "new/");
 	return 0;
 }
 
