@@ -71,6 +71,29 @@ openat(int dirfd, const char *path, int flags, ...)
 }
 
 /*
+ * Its fsync() and linkat() note each call in order: 'F' and the fd, 'L'.
+ */
+static struct { char op; int fd; } traced[16];
+static int	ncalls;
+
+static void
+trace(char op, int fd)
+{
+	if (ncalls < (int)(sizeof traced / sizeof traced[0])) {
+		traced[ncalls].op = op;
+		traced[ncalls].fd = fd;
+		ncalls++;
+	}
+}
+
+int
+fsync(int fd)
+{
+	trace('F', fd);
+	return (int)syscall(SYS_fsync, fd);
+}
+
+/*
  * And its linkat(): with proc_link_refused set, linking through
  * /proc/self/fd fails as under a security module that forbids it.
  */
@@ -80,6 +103,7 @@ int
 linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
     int flags)
 {
+	trace('L', -1);
 	if (proc_link_refused && strncmp(oldpath, "/proc/", 6) == 0) {
 		errno = EACCES;
 		return -1;
@@ -724,7 +748,7 @@ test_unnamed(void)
 	char	 root[512], path[1024], proc[64], target[2048], newdir[1100];
 	struct maildir_file f;
 	ssize_t	 n;
-	int	 calls;
+	int	 tmpfiles, fd;
 
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/v", root);
@@ -741,30 +765,38 @@ test_unnamed(void)
 	snprintf(newdir, sizeof newdir, "%s/new/", path);
 	CHECK(strncmp(target, newdir, strlen(newdir)) == 0);
 	CHECK(strstr(target, "(deleted)") != NULL);
+	/* Synced, linked, and the file synced again (that makes its name
+	 * durable), not new/. */
+	fd = f.fd;
+	ncalls = 0;
 	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
 	CHECK_EQ_INT(count2(path, "new"), 0);
 	CHECK_EQ_INT(maildir_link(&f, 1), 0);
 	CHECK_EQ_INT(count2(path, "new"), 1);
+	REQUIRE(ncalls == 3);
+	CHECK(traced[0].op == 'F' && traced[0].fd == fd);
+	CHECK(traced[1].op == 'L');
+	CHECK(traced[2].op == 'F' && traced[2].fd == fd);
 	maildir_finish(&f);
 
 	/* No O_TMPFILE: tmp/ is used, and not asked again for this mailbox
 	 * while it is cached. */
 	tmpfile_unsupported = 1;
-	calls = tmpfile_calls;
+	tmpfiles = tmpfile_calls;
 	REQUIRE(maildir_open(root, path, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 0);
 	CHECK_EQ_INT(count2(path, "tmp"), 1);
 	maildir_abort(&f);
 	tmpfile_unsupported = 0;
 	CHECK_EQ_INT(deliver(root, path, "y\n", NULL, 0, 1), 0);
-	CHECK_EQ_INT(tmpfile_calls, calls + 1);
+	CHECK_EQ_INT(tmpfile_calls, tmpfiles + 1);
 	CHECK_EQ_INT(count2(path, "new"), 2);
 	CHECK_EQ_INT(count2(path, "tmp"), 0);
 	/* Found again after the cache lets go: unnamed once more. */
 	maildir_forget();
 	REQUIRE(maildir_open(root, path, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 1);
-	CHECK_EQ_INT(tmpfile_calls, calls + 2);
+	CHECK_EQ_INT(tmpfile_calls, tmpfiles + 2);
 	maildir_abort(&f);
 	maildir_forget();
 	rm_tree(root);
