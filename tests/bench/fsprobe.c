@@ -103,6 +103,21 @@ write_all(int fd, size_t len)
 	return 0;
 }
 
+/* fill - write the file's bytes to fd and fsync them (unless --no-fsync);
+ * -1 with fd closed if the write fails. */
+static int
+fill(int fd, const char *name)
+{
+	if (write_all(fd, o.size) == -1) {
+		fail("write", name);
+		close(fd);
+		return -1;
+	}
+	if (o.do_fsync && fsync(fd) == -1)
+		fail("fsync", name);
+	return 0;
+}
+
 /* create_named - one file through tmp/, renamed (or linked) into new/. */
 static int
 create_named(int newfd, const char *name)
@@ -116,13 +131,8 @@ create_named(int newfd, const char *name)
 		fail("open", tmp);
 		return -1;
 	}
-	if (write_all(fd, o.size) == -1) {
-		fail("write", tmp);
-		close(fd);
+	if (fill(fd, tmp) == -1)
 		return -1;
-	}
-	if (o.do_fsync && fsync(fd) == -1)
-		fail("fsync", tmp);
 	if (close(fd) == -1)
 		fail("close", tmp);
 	if (o.link) {
@@ -152,13 +162,8 @@ create_unnamed(int newfd, const char *name)
 		fail("open O_TMPFILE in", "new/");
 		return -1;
 	}
-	if (write_all(fd, o.size) == -1) {
-		fail("write", name);
-		close(fd);
+	if (fill(fd, name) == -1)
 		return -1;
-	}
-	if (o.do_fsync && fsync(fd) == -1)
-		fail("fsync", name);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, newfd, name, AT_SYMLINK_FOLLOW) == -1) {
 		fail("linkat", name);

@@ -581,10 +581,51 @@ test_symlinks(void)
 }
 
 /*
- * The directory cache: a mailbox removed after a delivery is made again
- * by the next one; one replaced by a symlink is never written through;
- * the cache answers only for the root it was filled under.
+ * The directory cache: a mailbox replaced by a symlink is never written
+ * through; the cache answers only for the root it was filled under. (A
+ * mailbox removed while cached: test_removed_while_cached.)
  */
+static void
+test_cache(void)
+{
+	char	 root[512], out[512], path[1024], old[1100], other[1100];
+	struct maildir_file f;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(scratch(out, sizeof out) == 0);
+	snprintf(path, sizeof path, "%s/example.org/gina", root);
+	CHECK_EQ_INT(deliver(root, path, "one\n", NULL, 0, 1), 0);
+
+	/* Moved aside and replaced by a symlink while cached: the copy goes
+	 * to the directory that was checked (or is refused), never out. */
+	snprintf(old, sizeof old, "%s.old", path);
+	REQUIRE(rename(path, old) == 0);
+	REQUIRE(symlink(out, path) == 0);
+	CHECK_EQ_INT(deliver(root, path, "three\n", NULL, 0, 1) == 0 ?
+	    count2(old, "new") : 2, 2);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	/* Once the cache is gone the symlink is refused. */
+	maildir_forget();
+	CHECK_EQ_INT(deliver(root, path, "four\n", NULL, 0, 1), -1);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+
+	/* A cached mailbox is still not below another root. */
+	snprintf(path, sizeof path, "%s/example.org/hal", root);
+	CHECK_EQ_INT(deliver(root, path, "five\n", NULL, 0, 1), 0);
+	snprintf(other, sizeof other, "%s/example.net", root);
+	errno = 0;
+	if (!CHECK_EQ_INT(maildir_open(other, path, &f), -1))
+		maildir_abort(&f);
+	else
+		CHECK_EQ_INT(errno, EINVAL);
+
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+	rm_tree(out);
+}
+
 /* A mailbox removed while its directories are cached is made again and
  * delivered to, below root in base (a directory). */
 static void
@@ -625,52 +666,6 @@ test_removed_while_cached(void)
 	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
 	    access("/dev/shm", W_OK) == 0)
 		removed_while_cached("/dev/shm");
-}
-
-static void
-test_cache(void)
-{
-	char	 root[512], out[512], path[1024], old[1100], other[1100];
-	struct maildir_file f;
-	int	 fds0 = open_fds();
-
-	REQUIRE(scratch(root, sizeof root) == 0);
-	REQUIRE(scratch(out, sizeof out) == 0);
-	snprintf(path, sizeof path, "%s/example.org/gina", root);
-	CHECK_EQ_INT(deliver(root, path, "one\n", NULL, 0, 1), 0);
-	/* Removed while cached: delivered again, into a new mailbox. */
-	rm_tree(path);
-	CHECK_EQ_INT(deliver(root, path, "two\n", NULL, 0, 1), 0);
-	CHECK_EQ_INT(count2(path, "new"), 1);
-	CHECK_EQ_INT(count2(path, "tmp"), 0);
-
-	/* Moved aside and replaced by a symlink while cached: the copy goes
-	 * to the directory that was checked (or is refused), never out. */
-	snprintf(old, sizeof old, "%s.old", path);
-	REQUIRE(rename(path, old) == 0);
-	REQUIRE(symlink(out, path) == 0);
-	CHECK_EQ_INT(deliver(root, path, "three\n", NULL, 0, 1) == 0 ?
-	    count2(old, "new") : 2, 2);
-	CHECK_EQ_INT(count(out, NULL, 0), 0);
-	/* Once the cache is gone the symlink is refused. */
-	maildir_forget();
-	CHECK_EQ_INT(deliver(root, path, "four\n", NULL, 0, 1), -1);
-	CHECK_EQ_INT(count(out, NULL, 0), 0);
-
-	/* A cached mailbox is still not below another root. */
-	snprintf(path, sizeof path, "%s/example.org/hal", root);
-	CHECK_EQ_INT(deliver(root, path, "five\n", NULL, 0, 1), 0);
-	snprintf(other, sizeof other, "%s/example.net", root);
-	errno = 0;
-	if (!CHECK_EQ_INT(maildir_open(other, path, &f), -1))
-		maildir_abort(&f);
-	else
-		CHECK_EQ_INT(errno, EINVAL);
-
-	maildir_forget();
-	CHECK_EQ_INT(open_fds(), fds0);
-	rm_tree(root);
-	rm_tree(out);
 }
 
 /* Aborted at every step, a copy leaves nothing in new/ or tmp/, and
