@@ -52,6 +52,9 @@ int	maildir_open(const char *root, const char *path, struct maildir_file *f);
 /* maildir_forget - close every cached mailbox directory (they are kept
  * for a few seconds after a delivery; see maildir.c). */
 void	maildir_forget(void);
+/* maildir_expire - close the cached directories no longer in use: a
+ * mailbox left idle holds no descriptor for long. */
+void	maildir_expire(void);
 /* maildir_sync - fsync the file (if asked) and close it, or keep an
  * unnamed one open for maildir_link; 0 or -1. */
 int	maildir_sync(struct maildir_file *f, int do_fsync);

@@ -350,9 +350,12 @@ walk(const char *root, const char *path)
  * MAILDIR_CACHE_SECS, MAILDIR_CACHE_MAX of them at most: a busy mailbox
  * then costs one fstat() per message to check instead of a walk from
  * the root. The fds came from the same symlink-refusing walk, and an
- * entry is never older than a few seconds, so a mailbox moved meanwhile
+ * entry is never used older than that, so a mailbox moved meanwhile
  * is found again soon; a cached new/ found removed, or a file that
  * cannot be created in a cached directory, retries the walk at once.
+ * maildir_expire(), called every few seconds by the main thread, closes
+ * what has expired: an idle daemon holds no mailbox open (nor keeps an
+ * unmount of the spool busy).
  * An entry holds one reference to its pair and every copy being written
  * one more, so a pair dropped from the cache stays open until its last
  * copy is done.
@@ -411,13 +414,27 @@ drop(struct dircache *e)
 	e->dirs = NULL;
 }
 
-void
-maildir_forget(void)
+/* forget - drop every entry, or those expired before now. */
+static void
+forget(time_t now)
 {
 	pthread_rwlock_wrlock(&dircache_lk);
 	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
-		drop(&dircache[i]);
+		if (now == 0 || dircache[i].until <= now)
+			drop(&dircache[i]);
 	pthread_rwlock_unlock(&dircache_lk);
+}
+
+void
+maildir_forget(void)
+{
+	forget(0);
+}
+
+void
+maildir_expire(void)
+{
+	forget(mono_secs());
 }
 
 /* cache_invalidate - forget key's entry (its mailbox may have gone). */

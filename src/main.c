@@ -2,7 +2,8 @@
  * main.c - start-up and signals. The only file with main().
  * Owns: the command line, loading the config, binding, creating the
  * spool root, dropping privileges, detaching, the pid file, and the
- * signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line).
+ * signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line),
+ * which also keeps house: idle mailboxes closed, freed memory returned.
  * Not here: accepting (listener.c), the protocol (session.c).
  */
 #include <errno.h>
@@ -32,7 +33,8 @@
 #include "smtpd.h"
 
 #define TRIM_KEEP	(512 * 1024)
-#define TRIM_SECS	30
+#define EXPIRE_SECS	5	/* idle mailboxes' directories are closed */
+#define TRIM_SECS	30	/* quiet this long: freed memory goes back */
 
 #ifndef SMTPD_CONF
 #define SMTPD_CONF	"/etc/smtpd.conf"
@@ -386,12 +388,16 @@ main(int argc, char *argv[])
 	listener_start(cf);
 
 	for (;;) {
-		struct timespec tick = { TRIM_SECS, 0 };
-		if ((sig = sigtimedwait(&sigs, NULL, &tick)) == -1) {
+		struct timespec tick = { EXPIRE_SECS, 0 };
+
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		maildir_expire();
+		if (sig == -1) {
 #ifdef __GLIBC__
 			/* Idle client threads pin freed memory in their
-			 * caches; after a burst, give it back. */
-			if (errno == EAGAIN)
+			 * caches; after a quiet spell, give it back. */
+			static unsigned quiet;
+			if (errno == EAGAIN && ++quiet % (TRIM_SECS / EXPIRE_SECS) == 0)
 				malloc_trim(0);
 #endif
 			continue;

@@ -4,6 +4,7 @@ import datetime
 import email.utils
 import os
 import re
+import time
 import unittest
 
 from harness import DaemonTestCase, body_of, split_trace, to_stored
@@ -198,6 +199,28 @@ class Delivery(DaemonTestCase):
         self.assertEqual(len(md.keys()), 1)
         # tmp/ is left empty after delivery
         self.assertEqual(os.listdir(os.path.join(self.maildir_path('user'), 'tmp')), [])
+
+    def test_idle_mailbox_directories_are_closed(self):
+        # Kept open for the next message, then let go within seconds:
+        # an idle daemon holds no mailbox (nor keeps the spool busy).
+        def open_in_mailbox():
+            fds = '/proc/%d/fd' % self.daemon.proc.pid
+            out = []
+            for n in os.listdir(fds):
+                try:
+                    target = os.readlink(os.path.join(fds, n))
+                except OSError:
+                    continue
+                if target.startswith(self.maildir_path('idle') + os.sep):
+                    out.append(target)
+            return out
+        self.send_raw(b'x\r\n', rcpts=('idle@example.org',))
+        self.assertTrue(open_in_mailbox())
+        deadline = time.monotonic() + 15
+        while open_in_mailbox() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        self.assertEqual(open_in_mailbox(), [])
+        self.assertEqual(len(self.maildir('idle').keys()), 1)
 
     def test_maildir_file_name_is_unique(self):
         for _ in range(5):

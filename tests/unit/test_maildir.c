@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -626,6 +627,38 @@ test_cache(void)
 	rm_tree(out);
 }
 
+/* maildir_expire closes a mailbox's directories once their time in the
+ * cache is up, and keeps them until then: an idle mailbox holds no
+ * descriptor for long. (Takes MAILDIR_CACHE_SECS and a bit.) */
+static void
+test_expire(void)
+{
+	char	 root[512], path[1024];
+	struct timespec nap = { 0, 100 * 1000 * 1000 };
+	int	 fds0, i;
+
+	maildir_forget();
+	fds0 = open_fds();
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/example.org/ida", root);
+	CHECK_EQ_INT(deliver(root, path, "one\n", NULL, 0, 1), 0);
+	CHECK(open_fds() > fds0);
+	maildir_expire();			/* still fresh: kept */
+	CHECK(open_fds() > fds0);
+	for (i = 0; i < 40 && open_fds() > fds0; i++) {
+		nanosleep(&nap, NULL);
+		maildir_expire();
+	}
+	CHECK_EQ_INT(open_fds(), fds0);
+	CHECK(i >= 10);				/* not before a second had passed */
+	/* And delivered to again from scratch. */
+	CHECK_EQ_INT(deliver(root, path, "two\n", NULL, 0, 1), 0);
+	CHECK_EQ_INT(count2(path, "new"), 2);
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
 /* A mailbox removed while its directories are cached is made again and
  * delivered to, below root in base (a directory). */
 static void
@@ -1070,6 +1103,7 @@ main(void)
 	RUN(test_symlinks);
 	RUN(test_cache);
 	RUN(test_removed_while_cached);
+	RUN(test_expire);
 	RUN(test_abort);
 	RUN(test_unnamed);
 	RUN(test_link_fallback);
