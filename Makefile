@@ -44,7 +44,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # A sanitized daemon lives in its own directory, never as ./smtpd.
 PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 
-.PHONY: all run check unit memcheck clean install uninstall fuzz bench FORCE
+.PHONY: all run check unit memcheck clean install uninstall fuzz bench soak FORCE
 all: $(PROG)
 
 $(PROG): $(OBJS)
@@ -78,6 +78,12 @@ check: $(PROG) unit
 memcheck: smtpd
 	SMTPD_BIN=tests/valgrind-smtpd.sh $(PYTHON) tests/run.py --integration-only \
 	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
+
+# Mixed good, hostile and slow traffic against one daemon for
+# SOAK_SECONDS, then every accepted message checked in the spool.
+SOAK_SECONDS ?= 300
+soak: $(PROG)
+	SMTPD_BIN=./$(PROG) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 # libFuzzer (clang) on every parser, FUZZ_SECONDS each; fails on a crash.
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""
+soak.py - a long stretch of mixed traffic against one daemon: `make soak`.
+
+    python3 tests/soak/soak.py [--seconds S] [--seed N]
+
+Starts smtpd (SMTPD_BIN, as the integration tests do) on a free loopback
+port with a temporary spool and, for S seconds, drives it from many threads
+at once:
+  senders      smtplib sessions: 1-3 recipients, 1-4 messages per
+               connection, bodies of 0 to 256 KiB with lines that start
+               with a dot
+  pipeliners   raw sessions: MAIL, RCPT and DATA in one write, then the
+               body, the final dot and the next commands in one write;
+               BDAT in chunks; 8-bit bodies
+  hostiles     garbage with NULs, endless lines, talking before the
+               greeting, addresses that try to leave the spool, too many
+               recipients, a reset in the middle of a body, connect floods
+  sloths       clients that say nothing, or trickle a command a byte at a
+               time: the daemon must cut each within its timeout
+  reloads      SIGHUP every two seconds
+Then it checks what an admin counts on:
+  - the daemon stayed up, still serves, and stops cleanly on SIGTERM with
+    no sanitizer report
+  - every message answered 250 is in each recipient's new/, once, byte for
+    byte; nothing else is in any new/ (no aborted or refused message),
+    nothing is left in tmp/, nothing was written outside the spool
+  - one "result=delivered" log line per 250
+  - no well-behaved client saw an error or a timeout
+  - its descriptors are back where they started once the clients are gone
+Traffic stays on 127.0.0.1 and no name is looked up. The last line is
+"N passed, N failed"; the exit status is 0 when nothing failed.
+"""
+
+import argparse
+import os
+import random
+import re
+import signal
+import smtplib
+import socket
+import struct
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
+import harness  # noqa: E402
+
+TIMEOUT = 3             # the daemon's timeout for a command
+BOXES = ['user%d' % i for i in range(8)]
+HELO = 'soak.test'
+IO = 60.0               # client socket timeout: far above any honest wait
+SID_RE = re.compile(rb'^X-Soak: (\S+)$', re.M)
+
+
+class Ledger:
+    """What the clients were told, shared by every thread."""
+
+    def __init__(self):
+        self.mu = threading.Lock()
+        self.accepted = {}      # id -> (stored bytes, [mailbox, ...])
+        self.counts = {}        # event -> number
+        self.errors = []        # what well-behaved clients ran into
+        self.seq = 0
+
+    def new_id(self, kind):
+        with self.mu:
+            self.seq += 1
+            return '%s-%d' % (kind, self.seq)
+
+    def accept(self, sid, stored, boxes):
+        with self.mu:
+            self.accepted[sid] = (stored, list(boxes))
+
+    def count(self, event, n=1):
+        with self.mu:
+            self.counts[event] = self.counts.get(event, 0) + n
+
+    def error(self, who, exc):
+        with self.mu:
+            self.errors.append('%s: %r' % (who, exc))
+
+
+def body_lines(rng, eight_bit=False):
+    """Random body lines (no CR or LF): some empty, some starting with a
+    dot, some long; 0 to about 256 KiB in all."""
+    size = rng.choice([0, 10, 300, 4000, 30000, rng.randrange(1, 256 * 1024)])
+    alphabet = bytes(range(32, 127)) + (bytes(range(128, 256)) if eight_bit else b'')
+    lines, total = [], 0
+    while total < size:
+        n = rng.choice([0, 1, 40, 76, 200, 990])
+        line = bytes(rng.choice(alphabet) for _ in range(min(n, 60)))
+        line = (line * (n // max(len(line), 1) + 1))[:n]
+        if rng.random() < 0.1:
+            line = b'.' + line[:980]
+        lines.append(line)
+        total += len(line) + 2
+    return lines
+
+
+def message(sid, rng, eight_bit=False):
+    """(wire bytes ending in CRLF, undotted; what the daemon stores)."""
+    head = [b'X-Soak: ' + sid.encode(), b'Subject: soak ' + sid.encode(), b'']
+    lines = head + body_lines(rng, eight_bit)
+    wire = b'\r\n'.join(lines) + b'\r\n'
+    return wire, wire.replace(b'\r\n', b'\n')
+
+
+def stuffed(wire):
+    return b'\r\n'.join(b'.' + l if l.startswith(b'.') else l
+                        for l in wire.split(b'\r\n'))
+
+
+def rcpts(rng):
+    boxes = rng.sample(BOXES, rng.choice([1, 1, 2, 3]))
+    return boxes, ['%s@%s' % (b, harness.DOMAIN) for b in boxes]
+
+
+# ---- well-behaved clients ---------------------------------------------
+
+def sender(port, ledger, rng, stop):
+    while not stop.is_set():
+        try:
+            with smtplib.SMTP('127.0.0.1', port, local_hostname=HELO, timeout=IO) as c:
+                for _ in range(rng.choice([1, 1, 2, 4])):
+                    sid = ledger.new_id('s')
+                    wire, stored = message(sid, rng)
+                    boxes, to = rcpts(rng)
+                    refused = c.sendmail('soak@client.test', to, wire)
+                    if refused:
+                        raise AssertionError('recipients refused: %r' % refused)
+                    ledger.accept(sid, stored, boxes)
+                    ledger.count('250 to smtplib')
+        except Exception as e:          # noqa: BLE001 - every failure is reported
+            ledger.error('sender', e)
+            stop.wait(0.2)
+
+
+def pipeliner(port, ledger, rng, stop):
+    while not stop.is_set():
+        try:
+            c = harness.RawClient(port, timeout=IO)
+            c.ehlo(HELO)
+            n = rng.choice([1, 3, 8])
+            for i in range(n):
+                sid = ledger.new_id('p')
+                eight = rng.random() < 0.5
+                wire, stored = message(sid, rng, eight)
+                boxes, to = rcpts(rng)
+                body = ' BODY=8BITMIME' if eight else ''
+                cmds = ('MAIL FROM:<pipe@client.test>%s\r\n' % body +
+                        ''.join('RCPT TO:<%s>\r\n' % t for t in to))
+                if rng.random() < 0.3:
+                    # BDAT: no dot-stuffing; chunks of any size.
+                    c.send(cmds.encode())
+                    c.expect(250)
+                    for _ in to:
+                        c.expect(250)
+                    off = 0
+                    while True:
+                        k = rng.choice([1, 100, 5000, len(wire)])
+                        chunk = wire[off:off + k]
+                        off += len(chunk)
+                        last = off >= len(wire)
+                        c.send(b'BDAT %d%s\r\n' % (len(chunk), b' LAST' if last else b'') + chunk)
+                        c.expect(250)
+                        if last:
+                            break
+                else:
+                    c.send((cmds + 'DATA\r\n').encode())
+                    c.expect(250)
+                    for _ in to:
+                        c.expect(250)
+                    c.expect(354)
+                    tail = b'QUIT\r\n' if i == n - 1 else b''
+                    c.send(stuffed(wire) + b'.\r\n' + tail)
+                    c.expect(250)
+                ledger.accept(sid, stored, boxes)
+                ledger.count('250 to pipeliners')
+            c.close()
+        except Exception as e:          # noqa: BLE001
+            ledger.error('pipeliner', e)
+            stop.wait(0.2)
+
+
+# ---- hostile clients --------------------------------------------------
+
+def rst_close(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    s.close()
+
+
+def hostile_once(port, ledger, rng):
+    kind = rng.choice(['garbage', 'endless', 'early', 'escape', 'rcpts',
+                       'reset', 'flood', 'bdat-reset'])
+    ledger.count('hostile ' + kind)
+    if kind == 'flood':
+        socks = []
+        for _ in range(30):
+            try:
+                socks.append(socket.create_connection(('127.0.0.1', port), timeout=IO))
+            except OSError:
+                break
+        for s in socks:
+            rst_close(s) if rng.random() < 0.5 else s.close()
+        return
+    if kind == 'early':
+        s = socket.create_connection(('127.0.0.1', port), timeout=IO)
+        s.sendall(b'EHLO early.test\r\nMAIL FROM:<a@b.test>\r\n')
+        s.close()
+        return
+    c = harness.RawClient(port, timeout=IO)
+    try:
+        return hostile_talk(c, kind, ledger, rng)
+    except Exception as e:
+        e.kind = kind
+        raise
+    finally:
+        c.close()
+
+
+def say(c, line, code):
+    """One command; its reply must carry code."""
+    r = c.cmd(line)
+    if r.code != code:
+        raise AssertionError('%s: expected %d, got %r' % (line[:40], code, r))
+
+
+def hostile_talk(c, kind, ledger, rng):
+    if kind == 'garbage':
+        # Anything may come back, the connection may be cut: no errors.
+        try:
+            c.send(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4000))))
+            c.send(b'\r\nNOOP\r\n')
+        except OSError:
+            pass
+    elif kind == 'endless':
+        c.send(b'EHLO ' + b'x' * rng.choice([2000, 70000]) + b'\r\n')
+        c.expect(500)
+    elif kind == 'escape':
+        c.ehlo(HELO)
+        say(c, 'MAIL FROM:<a@client.test>', 250)
+        for local in ['../../etc', '..', 'a/b', '.hidden', 'x' * 300,
+                      '"../x"', 'user0/../../y']:
+            r = c.cmd('RCPT TO:<%s@%s>' % (local, harness.DOMAIN))
+            if r.code == 250:
+                raise AssertionError('RCPT %r accepted' % local)
+    elif kind == 'rcpts':
+        c.ehlo(HELO)
+        say(c, 'MAIL FROM:<a@client.test>', 250)
+        # Distinct ones: the same address twice counts once.
+        c.send(''.join('RCPT TO:<r%d@%s>\r\n' % (i, harness.DOMAIN)
+                       for i in range(120)).encode())
+        codes = [c.read_reply().code for _ in range(120)]
+        if codes != [250] * 100 + [452] * 20:
+            raise AssertionError('120 recipients: %r' % codes)
+    elif kind in ('reset', 'bdat-reset'):
+        # Cut off mid-body: nothing of it may be stored.
+        wire, _ = message(ledger.new_id('h'), rng)
+        c.ehlo(HELO)
+        say(c, 'MAIL FROM:<a@client.test>', 250)
+        say(c, 'RCPT TO:<%s@%s>' % (rng.choice(BOXES), harness.DOMAIN), 250)
+        if kind == 'reset':
+            say(c, 'DATA', 354)
+            c.send(stuffed(wire)[:rng.randrange(0, len(wire) + 1)])
+        else:
+            c.send(b'BDAT %d LAST\r\n' % (len(wire) + 10) + wire)
+        rst_close(c.sock)
+
+
+def hostile(port, ledger, rng, stop):
+    while not stop.is_set():
+        try:
+            hostile_once(port, ledger, rng)
+        except Exception as e:          # noqa: BLE001
+            ledger.error('hostile %s' % getattr(e, 'kind', ''), e)
+        stop.wait(rng.random() * 0.05)
+
+
+def sloth(port, ledger, rng, stop):
+    """Silent or trickling; the daemon must close it within its timeout."""
+    while not stop.is_set():
+        trickle = rng.random() < 0.5
+        try:
+            c = harness.RawClient(port, timeout=IO)
+            t0 = time.monotonic()
+            closed = False
+            while time.monotonic() - t0 < TIMEOUT + 5:
+                if trickle:
+                    try:
+                        c.sock.sendall(b'N')
+                    except OSError:
+                        closed = True
+                        break
+                c.sock.settimeout(0.5)
+                try:
+                    data = c.sock.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+                if data == b'' or data.startswith(b'421') and c.is_closed(2):
+                    closed = True
+                    break
+            took = time.monotonic() - t0
+            c.close()
+            if not closed:
+                ledger.error('sloth', 'still open after %.1fs' % took)
+            else:
+                ledger.count('sloths cut')
+        except Exception as e:          # noqa: BLE001
+            ledger.error('sloth', e)
+            stop.wait(0.5)
+
+
+def reloader(daemon, ledger, rng, stop):
+    while not stop.wait(2.0):
+        daemon.proc.send_signal(signal.SIGHUP)
+        ledger.count('reloads')
+
+
+# ---- checks -------------------------------------------------------------
+
+def fds(pid):
+    """{fd: what it is} of the process's open descriptors."""
+    out = {}
+    for n in os.listdir('/proc/%d/fd' % pid):
+        try:
+            out[int(n)] = os.readlink('/proc/%d/fd/%s' % (pid, n))
+        except OSError:
+            pass
+    return out
+
+
+class SpoolCheck:
+    """Reads what the daemon stored while the traffic runs and removes each
+    copy once it has matched the ledger, so that a long soak needs little
+    disk. A file whose client has not yet read its 250 waits for the next
+    sweep; the final sweep, after the traffic, judges every file left."""
+
+    def __init__(self, spool, ledger):
+        self.spool = spool
+        self.boxes = os.path.join(spool, harness.DOMAIN)
+        self.ledger = ledger
+        self.seen = {}          # (id, mailbox) -> copies found
+        self.bad = set()        # not an accepted message's copy, byte for byte
+        self.outside = []       # anywhere but a mailbox's new/
+        self.matched = 0
+
+    def sweep(self, final=False):
+        for dirpath, _, files in os.walk(self.spool):
+            box_dir, sub = os.path.split(dirpath)
+            in_new = sub == 'new' and os.path.dirname(box_dir) == self.boxes
+            for name in files:
+                p = os.path.join(dirpath, name)
+                if not in_new:
+                    if final:   # tmp/ holds files only while they are written
+                        self.outside.append(p)
+                    continue
+                if p in self.bad:
+                    continue
+                self.judge(p, os.path.basename(box_dir), final)
+
+    def judge(self, p, box, final):
+        with open(p, 'rb') as f:
+            raw = f.read()
+        try:
+            rest = harness.body_of(raw)
+        except AssertionError:
+            self.bad.add(p)
+            return
+        m = SID_RE.search(rest)
+        sid = m.group(1).decode() if m else None
+        with self.ledger.mu:
+            entry = self.ledger.accepted.get(sid)
+        if entry is None and not final:
+            return
+        if entry is None or entry[0] != rest or box not in entry[1]:
+            self.bad.add(p)
+            return
+        self.seen[(sid, box)] = self.seen.get((sid, box), 0) + 1
+        self.matched += 1
+        os.unlink(p)
+
+
+def sweeper(spool_check, stop):
+    while not stop.wait(2.0):
+        spool_check.sweep()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    ap.add_argument('--seconds', type=float, default=60)
+    ap.add_argument('--seed', type=int, default=None)
+    args = ap.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    print('soak: %.0f s, seed %d (--seed %d repeats the traffic mix)'
+          % (args.seconds, seed, seed), flush=True)
+
+    d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 400',
+                        'max_recipients 100', 'max_errors 50'])
+    d.start()
+    results = []
+
+    def check(name, ok, detail=''):
+        results.append(ok)
+        print('%s  %s%s' % ('ok  ' if ok else 'FAIL', name,
+                            '' if ok or not detail else ': ' + detail), flush=True)
+
+    try:
+        time.sleep(0.3)
+        fds0 = fds(d.proc.pid)
+        ledger, stop = Ledger(), threading.Event()
+        roles = ([sender] * 6 + [pipeliner] * 4 + [hostile] * 3 + [sloth] * 3)
+        threads = [threading.Thread(target=r, args=(d.port, ledger, random.Random(seed + i), stop))
+                   for i, r in enumerate(roles)]
+        threads.append(threading.Thread(target=reloader,
+                                        args=(d, ledger, random.Random(seed), stop)))
+        spool = SpoolCheck(d.spool, ledger)
+        threads.append(threading.Thread(target=sweeper, args=(spool, stop)))
+        for t in threads:
+            t.start()
+        t_end = time.monotonic() + args.seconds
+        up = True
+        while time.monotonic() < t_end and up:
+            time.sleep(0.5)
+            up = d.alive()
+        stop.set()
+        for t in threads:
+            t.join(IO + TIMEOUT + 10)
+        hung = [t.name for t in threads if t.is_alive()]
+        for k in sorted(ledger.counts):
+            print('  %-22s %d' % (k, ledger.counts[k]))
+        check('the daemon stayed up', up and d.alive(), d.stderr(2000))
+        check('every client thread finished', not hung, ', '.join(hung))
+        check('no well-behaved client saw an error or a timeout', not ledger.errors,
+              '%d errors, first: %s' % (len(ledger.errors), '; '.join(ledger.errors[:5])))
+        check('messages were delivered', len(ledger.accepted) > 0)
+
+        # One more message after the storm.
+        sid = 'final'
+        wire, stored = message(sid, random.Random(seed))
+        try:
+            with smtplib.SMTP('127.0.0.1', d.port, local_hostname=HELO, timeout=IO) as c:
+                c.sendmail('soak@client.test', ['user0@' + harness.DOMAIN], wire)
+            ledger.accept(sid, stored, ['user0'])
+            check('a new client is served after the storm', True)
+        except Exception as e:          # noqa: BLE001
+            check('a new client is served after the storm', False, repr(e))
+
+        # The spool: every 250 once per recipient, byte for byte; nothing else.
+        spool.sweep(final=True)
+        want = {(sid, b) for sid, (_, boxes) in ledger.accepted.items() for b in boxes}
+        print('  %-22s %d' % ('copies checked', spool.matched))
+        check('every accepted message is stored in each recipient\'s new/',
+              want <= set(spool.seen), '%d missing' % len(want - set(spool.seen)))
+        check('each copy is stored once', all(n == 1 for n in spool.seen.values()),
+              str([k for k, n in spool.seen.items() if n != 1][:5]))
+        check('every stored file is a whole accepted message, byte for byte',
+              not spool.bad, '%d bad, first: %s' % (len(spool.bad), sorted(spool.bad)[:3]))
+        check('no file anywhere but in a mailbox\'s new/ (none left in tmp/)',
+              not spool.outside and set(os.listdir(d.spool)) <= {harness.DOMAIN},
+              str(spool.outside[:5]))
+        outside = [n for n in os.listdir(d.tmp)
+                   if n not in ('spool', 'smtpd.conf', 'stderr.log')]
+        check('nothing written beside the spool', not outside, str(outside))
+
+        log = d.stderr(1 << 30)
+        delivered = len(re.findall(r'result=delivered', log))
+        copies = len(ledger.accepted)
+        check('one "delivered" log line per 250', delivered == copies,
+              '%d lines for %d messages' % (delivered, copies))
+
+        # Descriptors: idle mailboxes' directories are closed within
+        # seconds (maildir_expire).
+        deadline = time.monotonic() + 15
+        while len(fds(d.proc.pid)) > len(fds0) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        now = fds(d.proc.pid)
+        extra = sorted(set(now.values()) - set(fds0.values()))
+        check('descriptors back to where they started', len(now) <= len(fds0),
+              '%d open, %d at start; new: %s' % (len(now), len(fds0), extra[:10]))
+        try:
+            d.stop_and_check()
+            check('clean stop, no sanitizer report', True)
+        except AssertionError as e:
+            check('clean stop, no sanitizer report', False, str(e)[:3000])
+    finally:
+        d.kill()
+        if all(results):
+            d.cleanup()
+        else:
+            print('soak: the daemon\'s directory is kept: %s' % d.tmp)
+    passed = sum(results)
+    print('%d passed, %d failed' % (passed, len(results) - passed))
+    return 0 if all(results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
