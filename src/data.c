@@ -12,6 +12,8 @@
  * XXX with bare_newline keep, a dot after a bare LF is kept, not
  * unstuffed: a client that ends lines in LF alone stores ".." lines.
  */
+#include <string.h>
+
 #include "data.h"
 
 void
@@ -24,13 +26,36 @@ data_init(struct data_decoder *d, int keep_bare)
 	d->keep_bare = keep_bare;
 }
 
+/* plain_run - how many bytes of p[0..len) come before the first CR or
+ * LF: the part of a line that is copied as it is. */
+static size_t
+plain_run(const char *p, size_t len)
+{
+	const char *lf = memchr(p, '\n', len);
+	const char *cr;
+
+	if (lf != NULL)
+		len = (size_t)(lf - p);
+	cr = memchr(p, '\r', len);
+	return cr != NULL ? (size_t)(cr - p) : len;
+}
+
 enum data_result
 data_feed(struct data_decoder *d, const char *in, size_t inlen, char *out,
     size_t *outlen, size_t *used)
 {
-	size_t	i, o = 0;
+	size_t	i, n, o = 0;
 
 	for (i = 0; i < inlen; i++) {
+		/* Inside a line: copy up to its CR or LF in one go. */
+		if (d->state == DS_MID && (n = plain_run(in + i, inlen - i)) > 0) {
+			memcpy(out + o, in + i, n);
+			o += n;
+			d->size += n;
+			i += n;
+			if (i == inlen)
+				break;
+		}
 		char c = in[i];
 
 		switch (d->state) {
@@ -111,6 +136,17 @@ data_feed_raw(struct data_decoder *d, const char *in, size_t inlen, char *out)
 
 	d->size += inlen;
 	for (i = 0; i < inlen; i++) {
+		if (d->state != DS_CR) {
+			/* Up to the next CR, bytes pass as they are. */
+			const char *cr = memchr(in + i, '\r', inlen - i);
+			size_t	n = cr != NULL ? (size_t)(cr - (in + i)) : inlen - i;
+
+			memcpy(out + o, in + i, n);
+			o += n;
+			i += n;
+			if (i == inlen)
+				break;
+		}
 		if (d->state == DS_CR) {
 			d->state = DS_MID;
 			if (in[i] == '\n') {

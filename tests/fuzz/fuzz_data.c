@@ -2,8 +2,9 @@
  * fuzz_data.c - the DATA decoder (data_feed) and BDAT (data_feed_raw).
  * Input: byte 0 = low 3 bits: how many chunk-size bytes follow (k),
  * bit 3: keep_bare; then k chunk sizes (used in turn, 0 = an empty
- * chunk); the rest is the body. The body is decoded in one piece and in
- * those chunks; both must agree byte for byte, in size, flags and end.
+ * chunk); the rest is the body. The body is decoded in one piece, in
+ * those chunks and a byte at a time; all must agree byte for byte, in
+ * size, flags and end.
  */
 #include <string.h>
 
@@ -124,15 +125,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (whole.out == NULL || parts.out == NULL)
 		abort();
 	decode(in, len, NULL, 0, keep_bare, &whole);
-	decode(in, len, sizes, nsizes, !keep_bare, &parts);
-	FUZZ_ASSERT(whole.outlen == parts.outlen);
-	FUZZ_ASSERT(memcmp(whole.out, parts.out, whole.outlen) == 0);
-	FUZZ_ASSERT(whole.used == parts.used);
-	FUZZ_ASSERT(whole.r == parts.r);
-	FUZZ_ASSERT(whole.d.size == parts.d.size);
-	FUZZ_ASSERT(whole.d.bare_lf == parts.d.bare_lf);
-	FUZZ_ASSERT(whole.d.bare_cr == parts.d.bare_cr);
-	FUZZ_ASSERT(whole.d.state == parts.d.state);
+	/* In the given chunks, then a byte per call: the state machine
+	 * alone, without the runs a longer call copies whole. */
+	for (int pass = 0; pass < 2; pass++) {
+		static const uint8_t one = 1;
+
+		decode(in, len, pass ? &one : sizes, pass ? 1 : nsizes,
+		    !keep_bare, &parts);
+		FUZZ_ASSERT(whole.outlen == parts.outlen);
+		FUZZ_ASSERT(memcmp(whole.out, parts.out, whole.outlen) == 0);
+		FUZZ_ASSERT(whole.used == parts.used);
+		FUZZ_ASSERT(whole.r == parts.r);
+		FUZZ_ASSERT(whole.d.size == parts.d.size);
+		FUZZ_ASSERT(whole.d.bare_lf == parts.d.bare_lf);
+		FUZZ_ASSERT(whole.d.bare_cr == parts.d.bare_cr);
+		FUZZ_ASSERT(whole.d.state == parts.d.state);
+	}
 	/* The end is CRLF "." CRLF (or "." CRLF at the very start), and the
 	 * decoder stops right after it. */
 	if (whole.r == DATA_END) {
@@ -157,10 +165,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (a == NULL || b == NULL)
 			abort();
+		static const uint8_t one = 1;
+
 		na = decode_raw(in, len, NULL, 0, a, &sa);
 		nb = decode_raw(in, len, sizes, nsizes, b, &sb);
 		FUZZ_ASSERT(na == nb && memcmp(a, b, na) == 0);
 		FUZZ_ASSERT(sa == len && sb == len);
+		nb = decode_raw(in, len, &one, 1, b, &sb);
+		FUZZ_ASSERT(na == nb && memcmp(a, b, na) == 0);
 		free(a);
 		free(b);
 	}

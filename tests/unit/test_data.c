@@ -443,24 +443,25 @@ rng(void)
 	return rng_state;
 }
 
+/* against_reference - random inputs of up to maxlen bytes over alphabet,
+ * cut at random, must decode as the reference does. */
 static void
-test_random_against_reference(void)
+against_reference(const char *alphabet, size_t maxlen, int tries)
 {
-	static const char alphabet[] = "\r\n.a";
 	struct run *a = malloc(sizeof *a), *b = malloc(sizeof *b);
-	char	 in[64], shown[300];
-	size_t	 cuts[64];
+	size_t	 nalpha = strlen(alphabet), *cuts = malloc(MAXIN * sizeof *cuts);
+	char	 in[MAXIN], shown[300];
 	int	 bad = 0;
 
-	REQUIRE(a != NULL && b != NULL);
-	for (int t = 0; t < 20000 && bad < 5; t++) {
-		size_t len = rng() % 24, ncuts = 0;
+	REQUIRE(a != NULL && b != NULL && cuts != NULL && maxlen < MAXIN);
+	for (int t = 0; t < tries && bad < 5; t++) {
+		size_t len = rng() % (maxlen + 1), ncuts = 0;
 
 		for (size_t i = 0; i < len; i++)
-			in[i] = alphabet[rng() % 4];
+			in[i] = alphabet[rng() % nalpha];
 		reference(in, len, a);
 		for (size_t i = 0; i <= len; i++)
-			if (rng() % 3 == 0)
+			if (rng() % (maxlen > 64 ? 100 : 3) == 0)
 				cuts[ncuts++] = i;
 		decode(in, len, cuts, ncuts, (int)(rng() & 1), b);
 		if (!same_run(a, b)) {
@@ -472,6 +473,16 @@ test_random_against_reference(void)
 	}
 	free(a);
 	free(b);
+	free(cuts);
+}
+
+static void
+test_random_against_reference(void)
+{
+	/* Short inputs dense in CR, LF and dots; then long lines, where
+	 * most bytes go through the copy of a line's plain run. */
+	against_reference("\r\n.a", 24, 20000);
+	against_reference("\r\n.abcdefghijklmnopqrstuvwxyz0123456789 ", 1500, 3000);
 }
 
 /* raw - data_feed_raw over the given chunks, then data_finish_raw. */
