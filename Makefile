@@ -80,10 +80,13 @@ memcheck: smtpd
 	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
 
 # Mixed good, hostile and slow traffic against one daemon for
-# SOAK_SECONDS, then every accepted message checked in the spool.
+# SOAK_SECONDS, then every accepted message checked in the spool;
+# SOAK_CRASH=S also kills it (-9) every S seconds and starts it again.
 SOAK_SECONDS ?= 300
+SOAK_CRASH ?= 0
 soak: $(PROG)
-	SMTPD_BIN=./$(PROG) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
+	SMTPD_BIN=./$(PROG) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS) \
+	    --crash-every $(SOAK_CRASH)
 
 # libFuzzer (clang) on every parser, FUZZ_SECONDS each; fails on a crash.
 FUZZ_SECONDS ?= 60

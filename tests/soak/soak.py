@@ -2,7 +2,7 @@
 """
 soak.py - a long stretch of mixed traffic against one daemon: `make soak`.
 
-    python3 tests/soak/soak.py [--seconds S] [--seed N]
+    python3 tests/soak/soak.py [--seconds S] [--seed N] [--crash-every S]
 
 Starts smtpd (SMTPD_BIN, as the integration tests do) on a free loopback
 port with a temporary spool and, for S seconds, drives it from many threads
@@ -19,13 +19,17 @@ at once:
   sloths       clients that say nothing, or trickle a command a byte at a
                time: the daemon must cut each within its timeout
   reloads      SIGHUP every two seconds
+  crashes      with --crash-every: kill -9 every S seconds, then a restart
+               on the same spool (sessions cut by it are counted, not
+               failed; a message sent but never answered may be stored
+               once, whole)
 Then it checks what an admin counts on:
   - the daemon stayed up, still serves, and stops cleanly on SIGTERM with
-    no sanitizer report
+    no sanitizer report (in any run's log)
   - every message answered 250 is in each recipient's new/, once, byte for
-    byte; nothing else is in any new/ (no aborted or refused message),
-    nothing is left in tmp/, nothing was written outside the spool
-  - one "result=delivered" log line per 250
+    byte; nothing else is in any new/ (no aborted, refused or half-written
+    message), nothing is left in tmp/, nothing was written outside the spool
+  - one "result=delivered" log line per 250 (without crashes)
   - no well-behaved client saw an error or a timeout
   - its descriptors are back where they started once the clients are gone
 Traffic stays on 127.0.0.1 and no name is looked up. The last line is
@@ -56,23 +60,37 @@ SID_RE = re.compile(rb'^X-Soak: (\S+)$', re.M)
 
 
 class Ledger:
-    """What the clients were told, shared by every thread."""
+    """What the clients sent and were told, shared by every thread."""
 
     def __init__(self):
         self.mu = threading.Lock()
-        self.accepted = {}      # id -> (stored bytes, [mailbox, ...])
+        self.sent = {}          # id -> (stored bytes, [mailbox, ...])
+        self.accepted = set()   # ids answered 250
         self.counts = {}        # event -> number
         self.errors = []        # what well-behaved clients ran into
         self.seq = 0
+        # Odd while the daemon is down: a session begun in one epoch
+        # and failed in another was cut by a crash, not by a fault.
+        self.epoch = 0
 
     def new_id(self, kind):
         with self.mu:
             self.seq += 1
             return '%s-%d' % (kind, self.seq)
 
-    def accept(self, sid, stored, boxes):
+    def send(self, sid, stored, boxes):
+        """Before the message goes out: from here on it may be stored."""
         with self.mu:
-            self.accepted[sid] = (stored, list(boxes))
+            self.sent[sid] = (stored, list(boxes))
+
+    def accept(self, sid):
+        with self.mu:
+            self.accepted.add(sid)
+
+    def in_doubt(self):
+        """Sent whole or in part, never answered: 0 or 1 copies each."""
+        with self.mu:
+            return set(self.sent) - self.accepted
 
     def count(self, event, n=1):
         with self.mu:
@@ -81,6 +99,15 @@ class Ledger:
     def error(self, who, exc):
         with self.mu:
             self.errors.append('%s: %r' % (who, exc))
+
+    def failed(self, who, exc, epoch0):
+        """A session begun in epoch0 failed: cut by a crash, or an error."""
+        with self.mu:
+            if epoch0 % 2 == 0 and epoch0 == self.epoch:
+                self.errors.append('%s: %r' % (who, exc))
+            else:
+                self.counts['sessions cut by a crash'] = \
+                    self.counts.get('sessions cut by a crash', 0) + 1
 
 
 def body_lines(rng, eight_bit=False):
@@ -122,24 +149,27 @@ def rcpts(rng):
 
 def sender(port, ledger, rng, stop):
     while not stop.is_set():
+        epoch0 = ledger.epoch
         try:
             with smtplib.SMTP('127.0.0.1', port, local_hostname=HELO, timeout=IO) as c:
                 for _ in range(rng.choice([1, 1, 2, 4])):
                     sid = ledger.new_id('s')
                     wire, stored = message(sid, rng)
                     boxes, to = rcpts(rng)
+                    ledger.send(sid, stored, boxes)
                     refused = c.sendmail('soak@client.test', to, wire)
                     if refused:
                         raise AssertionError('recipients refused: %r' % refused)
-                    ledger.accept(sid, stored, boxes)
+                    ledger.accept(sid)
                     ledger.count('250 to smtplib')
         except Exception as e:          # noqa: BLE001 - every failure is reported
-            ledger.error('sender', e)
+            ledger.failed('sender', e, epoch0)
             stop.wait(0.2)
 
 
 def pipeliner(port, ledger, rng, stop):
     while not stop.is_set():
+        epoch0 = ledger.epoch
         try:
             c = harness.RawClient(port, timeout=IO)
             c.ehlo(HELO)
@@ -152,6 +182,7 @@ def pipeliner(port, ledger, rng, stop):
                 body = ' BODY=8BITMIME' if eight else ''
                 cmds = ('MAIL FROM:<pipe@client.test>%s\r\n' % body +
                         ''.join('RCPT TO:<%s>\r\n' % t for t in to))
+                ledger.send(sid, stored, boxes)
                 if rng.random() < 0.3:
                     # BDAT: no dot-stuffing; chunks of any size.
                     c.send(cmds.encode())
@@ -177,11 +208,11 @@ def pipeliner(port, ledger, rng, stop):
                     tail = b'QUIT\r\n' if i == n - 1 else b''
                     c.send(stuffed(wire) + b'.\r\n' + tail)
                     c.expect(250)
-                ledger.accept(sid, stored, boxes)
+                ledger.accept(sid)
                 ledger.count('250 to pipeliners')
             c.close()
         except Exception as e:          # noqa: BLE001
-            ledger.error('pipeliner', e)
+            ledger.failed('pipeliner', e, epoch0)
             stop.wait(0.2)
 
 
@@ -272,10 +303,11 @@ def hostile_talk(c, kind, ledger, rng):
 
 def hostile(port, ledger, rng, stop):
     while not stop.is_set():
+        epoch0 = ledger.epoch
         try:
             hostile_once(port, ledger, rng)
         except Exception as e:          # noqa: BLE001
-            ledger.error('hostile %s' % getattr(e, 'kind', ''), e)
+            ledger.failed('hostile %s' % getattr(e, 'kind', ''), e, epoch0)
         stop.wait(rng.random() * 0.05)
 
 
@@ -283,6 +315,7 @@ def sloth(port, ledger, rng, stop):
     """Silent or trickling; the daemon must close it within its timeout."""
     while not stop.is_set():
         trickle = rng.random() < 0.5
+        epoch0 = ledger.epoch
         try:
             c = harness.RawClient(port, timeout=IO)
             t0 = time.monotonic()
@@ -308,18 +341,43 @@ def sloth(port, ledger, rng, stop):
             took = time.monotonic() - t0
             c.close()
             if not closed:
-                ledger.error('sloth', 'still open after %.1fs' % took)
+                ledger.failed('sloth', 'still open after %.1fs' % took, epoch0)
             else:
                 ledger.count('sloths cut')
         except Exception as e:          # noqa: BLE001
-            ledger.error('sloth', e)
+            ledger.failed('sloth', e, epoch0)
             stop.wait(0.5)
 
 
 def reloader(daemon, ledger, rng, stop):
     while not stop.wait(2.0):
-        daemon.proc.send_signal(signal.SIGHUP)
-        ledger.count('reloads')
+        with ledger.mu:
+            if ledger.epoch % 2 == 0:
+                daemon.proc.send_signal(signal.SIGHUP)
+                ledger.counts['reloads'] = ledger.counts.get('reloads', 0) + 1
+
+
+def crasher(daemon, ledger, every, stop):
+    """kill -9 every so often, and start again on the same spool: what
+    was answered 250 must survive, and nothing half-written appear."""
+    n = 0
+    while not stop.wait(every):
+        with ledger.mu:
+            ledger.epoch += 1
+            daemon.proc.kill()
+        daemon.proc.wait()
+        daemon._err.close()
+        n += 1
+        os.rename(daemon.errlog, '%s.%d' % (daemon.errlog, n))
+        try:
+            daemon.start()
+        except AssertionError as e:
+            ledger.error('restart', e)
+            stop.set()
+            return
+        with ledger.mu:
+            ledger.epoch += 1
+        ledger.count('crashes (kill -9, restart)')
 
 
 # ---- checks -------------------------------------------------------------
@@ -375,8 +433,9 @@ class SpoolCheck:
         m = SID_RE.search(rest)
         sid = m.group(1).decode() if m else None
         with self.ledger.mu:
-            entry = self.ledger.accepted.get(sid)
-        if entry is None and not final:
+            entry = self.ledger.sent.get(sid)
+            answered = sid in self.ledger.accepted
+        if not answered and not final:
             return
         if entry is None or entry[0] != rest or box not in entry[1]:
             self.bad.add(p)
@@ -395,10 +454,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     ap.add_argument('--seconds', type=float, default=60)
     ap.add_argument('--seed', type=int, default=None)
+    ap.add_argument('--crash-every', type=float, default=0, metavar='S',
+                    help='kill -9 the daemon every S seconds and start it again')
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    print('soak: %.0f s, seed %d (--seed %d repeats the traffic mix)'
-          % (args.seconds, seed, seed), flush=True)
+    print('soak: %.0f s, seed %d (--seed %d makes the same choices again)%s'
+          % (args.seconds, seed, seed, ', kill -9 every %g s' % args.crash_every
+             if args.crash_every else ''), flush=True)
 
     d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 400',
                         'max_recipients 100', 'max_errors 50'])
@@ -421,13 +483,17 @@ def main():
                                         args=(d, ledger, random.Random(seed), stop)))
         spool = SpoolCheck(d.spool, ledger)
         threads.append(threading.Thread(target=sweeper, args=(spool, stop)))
+        if args.crash_every:
+            threads.append(threading.Thread(target=crasher,
+                                            args=(d, ledger, args.crash_every, stop)))
         for t in threads:
             t.start()
         t_end = time.monotonic() + args.seconds
         up = True
         while time.monotonic() < t_end and up:
             time.sleep(0.5)
-            up = d.alive()
+            with ledger.mu:
+                up = d.alive() or ledger.epoch % 2 == 1
         stop.set()
         for t in threads:
             t.join(IO + TIMEOUT + 10)
@@ -439,40 +505,53 @@ def main():
         check('no well-behaved client saw an error or a timeout', not ledger.errors,
               '%d errors, first: %s' % (len(ledger.errors), '; '.join(ledger.errors[:5])))
         check('messages were delivered', len(ledger.accepted) > 0)
+        if args.crash_every:
+            check('the daemon was killed and started again',
+                  ledger.counts.get('crashes (kill -9, restart)', 0) > 0)
 
         # One more message after the storm.
         sid = 'final'
         wire, stored = message(sid, random.Random(seed))
         try:
+            ledger.send(sid, stored, ['user0'])
             with smtplib.SMTP('127.0.0.1', d.port, local_hostname=HELO, timeout=IO) as c:
                 c.sendmail('soak@client.test', ['user0@' + harness.DOMAIN], wire)
-            ledger.accept(sid, stored, ['user0'])
+            ledger.accept(sid)
             check('a new client is served after the storm', True)
         except Exception as e:          # noqa: BLE001
             check('a new client is served after the storm', False, repr(e))
 
         # The spool: every 250 once per recipient, byte for byte; nothing else.
         spool.sweep(final=True)
-        want = {(sid, b) for sid, (_, boxes) in ledger.accepted.items() for b in boxes}
+        want = {(sid, b) for sid in ledger.accepted for b in ledger.sent[sid][1]}
+        doubt = ledger.in_doubt()
         print('  %-22s %d' % ('copies checked', spool.matched))
+        if doubt:
+            print('  %-22s %d, %d of them stored' % (
+                'sent, no 250 seen', len(doubt),
+                len({sid for sid, _ in spool.seen if sid in doubt})))
         check('every accepted message is stored in each recipient\'s new/',
               want <= set(spool.seen), '%d missing' % len(want - set(spool.seen)))
         check('each copy is stored once', all(n == 1 for n in spool.seen.values()),
               str([k for k, n in spool.seen.items() if n != 1][:5]))
-        check('every stored file is a whole accepted message, byte for byte',
+        check('every stored file is a whole message as sent, byte for byte',
               not spool.bad, '%d bad, first: %s' % (len(spool.bad), sorted(spool.bad)[:3]))
         check('no file anywhere but in a mailbox\'s new/ (none left in tmp/)',
               not spool.outside and set(os.listdir(d.spool)) <= {harness.DOMAIN},
               str(spool.outside[:5]))
-        outside = [n for n in os.listdir(d.tmp)
-                   if n not in ('spool', 'smtpd.conf', 'stderr.log')]
+        outside = [n for n in os.listdir(d.tmp) if n not in ('spool', 'smtpd.conf')
+                   and not n.startswith('stderr.log')]
         check('nothing written beside the spool', not outside, str(outside))
 
-        log = d.stderr(1 << 30)
+        logs = [d.errlog + '.%d' % i for i in range(1, 1000)
+                if os.path.exists(d.errlog + '.%d' % i)]
+        log = ''.join(open(f, encoding='utf-8', errors='replace').read() for f in logs)
+        log += d.stderr(1 << 30)
         delivered = len(re.findall(r'result=delivered', log))
-        copies = len(ledger.accepted)
-        check('one "delivered" log line per 250', delivered == copies,
-              '%d lines for %d messages' % (delivered, copies))
+        if not args.crash_every:    # a kill can fall between a 250 and its line
+            check('one "delivered" log line per 250', delivered == len(ledger.accepted),
+                  '%d lines for %d messages' % (delivered, len(ledger.accepted)))
+        check('no sanitizer report in any run\'s log', not harness.SANITIZER_RE.search(log))
 
         # Descriptors: idle mailboxes' directories are closed within
         # seconds (maildir_expire).
