@@ -12,6 +12,7 @@
  * XXX with bare_newline keep, a dot after a bare LF is kept, not
  * unstuffed: a client that ends lines in LF alone stores ".." lines.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "data.h"
@@ -26,29 +27,31 @@ data_init(struct data_decoder *d, int keep_bare)
 	d->keep_bare = keep_bare;
 }
 
-/* plain_run - how many bytes of p[0..len) come before the first CR or
- * LF: the part of a line that is copied as it is. */
+/* next_at - the index of the first c in in[i..inlen), or inlen. */
 static size_t
-plain_run(const char *p, size_t len)
+next_at(const char *in, size_t i, size_t inlen, char c)
 {
-	const char *lf = memchr(p, '\n', len);
-	const char *cr;
+	const char *p = memchr(in + i, c, inlen - i);
 
-	if (lf != NULL)
-		len = (size_t)(lf - p);
-	cr = memchr(p, '\r', len);
-	return cr != NULL ? (size_t)(cr - p) : len;
+	return p != NULL ? (size_t)(p - in) : inlen;
 }
 
 enum data_result
 data_feed(struct data_decoder *d, const char *in, size_t inlen, char *out,
     size_t *outlen, size_t *used)
 {
-	size_t	i, n, o = 0;
+	/* The next LF and CR at or after i, once looked for: each byte is
+	 * searched at most once per call, however the two interleave. */
+	size_t	i, n, o = 0, lf = SIZE_MAX, cr = SIZE_MAX;
 
 	for (i = 0; i < inlen; i++) {
 		/* Inside a line: copy up to its CR or LF in one go. */
-		if (d->state == DS_MID && (n = plain_run(in + i, inlen - i)) > 0) {
+		if (d->state == DS_MID) {
+			if (lf == SIZE_MAX || lf < i)
+				lf = next_at(in, i, inlen, '\n');
+			if (cr == SIZE_MAX || cr < i)
+				cr = next_at(in, i, inlen, '\r');
+			n = (lf < cr ? lf : cr) - i;
 			memcpy(out + o, in + i, n);
 			o += n;
 			d->size += n;

@@ -10,6 +10,26 @@
 
 #define MAXIN	4096
 
+/*
+ * The decoder's searches, counted: this memchr takes the place of libc's
+ * for data.c, and adds up the bytes each call looks at.
+ */
+static size_t memchr_looked;
+
+void *
+memchr(const void *s, int c, size_t n)
+{
+	const unsigned char *p = s;
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == (unsigned char)c) {
+			memchr_looked += i + 1;
+			return (void *)(uintptr_t)(p + i);
+		}
+	memchr_looked += n;
+	return NULL;
+}
+
 /* What one decoding run produced. */
 struct run {
 	char		out[2 * MAXIN + 16];
@@ -476,6 +496,43 @@ against_reference(const char *alphabet, size_t maxlen, int tries)
 	free(cuts);
 }
 
+/* Each byte is searched a bounded number of times whatever the mix of
+ * CR and LF: no input makes the decoder go quadratic. */
+static void
+test_linear_search(void)
+{
+	static const char *units[] = { "a\r", "a\n", "\r", "\n", "ab\r\r", "a\n\n" };
+	size_t	 len = 64 * 1024, olen, used;
+	char	*in = malloc(len), *out = malloc(len + 2);
+	struct data_decoder d;
+
+	REQUIRE(in != NULL && out != NULL);
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		size_t ul = strlen(units[u]);
+
+		for (size_t i = 0; i < len; i++)
+			in[i] = units[u][i % ul];
+		in[len - 1] = 'z';	/* never a CR or LF at the very end */
+		data_init(&d, 0);
+		memchr_looked = 0;
+		data_feed(&d, in, len, out, &olen, &used);
+		CHECK_EQ_INT(used, len);
+		if (u == 0)	/* plain bytes to skip: the counting memchr ran */
+			CHECK(memchr_looked >= len / 2);
+		if (!CHECK(memchr_looked <= 2 * len))
+			printf("#   pattern %zu: %zu bytes searched for %zu\n",
+			    u, memchr_looked, len);
+		d.state = DS_MID;
+		memchr_looked = 0;
+		data_feed_raw(&d, in, len, out);
+		if (u == 0)
+			CHECK(memchr_looked >= len / 2);
+		CHECK(memchr_looked <= 2 * len);
+	}
+	free(in);
+	free(out);
+}
+
 static void
 test_random_against_reference(void)
 {
@@ -609,6 +666,7 @@ main(void)
 	RUN(test_after_end);
 	RUN(test_output_bound);
 	RUN(test_every_chunk_boundary);
+	RUN(test_linear_search);
 	RUN(test_random_against_reference);
 	RUN(test_raw);
 	RUN(test_raw_chunk_edges);
