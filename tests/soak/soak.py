@@ -15,7 +15,9 @@ at once:
                BDAT in chunks; 8-bit bodies
   hostiles     garbage with NULs, endless lines, talking before the
                greeting, addresses that try to leave the spool, too many
-               recipients, a reset in the middle of a body, connect floods
+               recipients, a reset in the middle of a body, bodies over
+               the size limit, a second message smuggled behind a bare
+               LF, connect floods
   sloths       clients that say nothing, or trickle a command a byte at a
                time: the daemon must cut each within its timeout
   reloads      SIGHUP every two seconds
@@ -53,6 +55,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
 import harness  # noqa: E402
 
 TIMEOUT = 3             # the daemon's timeout for a command
+MAX_SIZE = 1024 * 1024  # its max_message_size: above every sender's message
 BOXES = ['user%d' % i for i in range(8)]
 HELO = 'soak.test'
 IO = 60.0               # client socket timeout: far above any honest wait
@@ -225,7 +228,7 @@ def rst_close(s):
 
 def hostile_once(port, ledger, rng):
     kind = rng.choice(['garbage', 'endless', 'early', 'escape', 'rcpts',
-                       'reset', 'flood', 'bdat-reset'])
+                       'reset', 'flood', 'bdat-reset', 'too-big', 'smuggle'])
     ledger.count('hostile ' + kind)
     if kind == 'flood':
         socks = []
@@ -287,6 +290,26 @@ def hostile_talk(c, kind, ledger, rng):
         codes = [c.read_reply().code for _ in range(120)]
         if codes != [250] * 100 + [452] * 20:
             raise AssertionError('120 recipients: %r' % codes)
+    elif kind in ('too-big', 'smuggle'):
+        # Refused after the body, and the session goes on: neither the
+        # oversized message nor the one hiding a second inside is stored.
+        c.ehlo(HELO)
+        say(c, 'MAIL FROM:<a@client.test>', 250)
+        say(c, 'RCPT TO:<%s@%s>' % (rng.choice(BOXES), harness.DOMAIN), 250)
+        say(c, 'DATA', 354)
+        if kind == 'too-big':
+            line = b'x' * 998 + b'\r\n'
+            for _ in range(MAX_SIZE // len(line) + 2):
+                c.send(line)
+            c.send(b'.\r\n')
+            c.expect(552)
+        else:
+            c.send(b'Subject: hi\r\n\r\nfirst\n.\nMAIL FROM:<x@y.test>\r\n'
+                   b'RCPT TO:<user0@%s>\r\nDATA\r\nsmuggled\r\n.\r\n'
+                   % harness.DOMAIN.encode())
+            c.expect(550)
+        say(c, 'RSET', 250)
+        say(c, 'QUIT', 221)
     elif kind in ('reset', 'bdat-reset'):
         # Cut off mid-body: nothing of it may be stored.
         wire, _ = message(ledger.new_id('h'), rng)
@@ -463,7 +486,8 @@ def main():
              if args.crash_every else ''), flush=True)
 
     d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 400',
-                        'max_recipients 100', 'max_errors 50'])
+                        'max_recipients 100', 'max_errors 50',
+                        'max_message_size %d' % MAX_SIZE])
     d.start()
     results = []
 
