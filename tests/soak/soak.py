@@ -95,9 +95,12 @@ class Ledger:
         with self.mu:
             return set(self.sent) - self.accepted
 
-    def count(self, event, n=1):
+    def count_locked(self, event):
+        self.counts[event] = self.counts.get(event, 0) + 1
+
+    def count(self, event):
         with self.mu:
-            self.counts[event] = self.counts.get(event, 0) + n
+            self.count_locked(event)
 
     def error(self, who, exc):
         with self.mu:
@@ -106,11 +109,11 @@ class Ledger:
     def failed(self, who, exc, epoch0):
         """A session begun in epoch0 failed: cut by a crash, or an error."""
         with self.mu:
-            if epoch0 % 2 == 0 and epoch0 == self.epoch:
-                self.errors.append('%s: %r' % (who, exc))
-            else:
-                self.counts['sessions cut by a crash'] = \
-                    self.counts.get('sessions cut by a crash', 0) + 1
+            crashed = epoch0 % 2 == 1 or epoch0 != self.epoch
+        if crashed:
+            self.count('sessions cut by a crash')
+        else:
+            self.error(who, exc)
 
 
 def body_lines(rng, eight_bit=False):
@@ -374,10 +377,10 @@ def sloth(port, ledger, rng, stop):
 
 def reloader(daemon, ledger, rng, stop):
     while not stop.wait(2.0):
-        with ledger.mu:
+        with ledger.mu:     # never while the crasher restarts it
             if ledger.epoch % 2 == 0:
                 daemon.proc.send_signal(signal.SIGHUP)
-                ledger.counts['reloads'] = ledger.counts.get('reloads', 0) + 1
+                ledger.count_locked('reloads')
 
 
 def crasher(daemon, ledger, every, stop):
