@@ -141,8 +141,7 @@ data_feed_raw(struct data_decoder *d, const char *in, size_t inlen, char *out)
 	for (i = 0; i < inlen; i++) {
 		if (d->state != DS_CR) {
 			/* Up to the next CR, bytes pass as they are. */
-			const char *cr = memchr(in + i, '\r', inlen - i);
-			size_t	n = cr != NULL ? (size_t)(cr - (in + i)) : inlen - i;
+			size_t	n = next_at(in, i, inlen, '\r') - i;
 
 			memcpy(out + o, in + i, n);
 			o += n;

@@ -34,7 +34,8 @@
 
 #define TRIM_KEEP	(512 * 1024)
 #define EXPIRE_SECS	5	/* idle mailboxes' directories are closed */
-#define TRIM_SECS	30	/* quiet this long: freed memory goes back */
+#define TRIM_SECS	30	/* per this much time without signals, freed
+				 * memory goes back */
 
 #ifndef SMTPD_CONF
 #define SMTPD_CONF	"/etc/smtpd.conf"
@@ -395,7 +396,8 @@ main(int argc, char *argv[])
 		if (sig == -1) {
 #ifdef __GLIBC__
 			/* Idle client threads pin freed memory in their
-			 * caches; after a quiet spell, give it back. */
+			 * caches; every TRIM_SECS of ticks without a
+			 * signal, give it back. */
 			static unsigned quiet;
 			if (errno == EAGAIN && ++quiet % (TRIM_SECS / EXPIRE_SECS) == 0)
 				malloc_trim(0);

@@ -168,6 +168,17 @@ class Daemon:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def open_files(self):
+        """{fd: what it names} of the running daemon's descriptors."""
+        out = {}
+        fds = '/proc/%d/fd' % self.proc.pid
+        for n in os.listdir(fds):
+            try:
+                out[int(n)] = os.readlink(os.path.join(fds, n))
+            except OSError:
+                pass            # closed meanwhile
+        return out
+
     def stderr(self, tail=4000):
         try:
             with open(self.errlog, 'rb') as f:

@@ -204,16 +204,8 @@ class Delivery(DaemonTestCase):
         # Kept open for the next message, then let go within seconds:
         # an idle daemon holds no mailbox (nor keeps the spool busy).
         def open_in_mailbox():
-            fds = '/proc/%d/fd' % self.daemon.proc.pid
-            out = []
-            for n in os.listdir(fds):
-                try:
-                    target = os.readlink(os.path.join(fds, n))
-                except OSError:
-                    continue
-                if target.startswith(self.maildir_path('idle') + os.sep):
-                    out.append(target)
-            return out
+            box = self.maildir_path('idle') + os.sep
+            return [t for t in self.daemon.open_files().values() if t.startswith(box)]
         self.send_raw(b'x\r\n', rcpts=('idle@example.org',))
         self.assertTrue(open_in_mailbox())
         deadline = time.monotonic() + 15

@@ -37,19 +37,11 @@ def proc_status(pid):
     return out
 
 
-def unnamed_files(pid, maildir):
-    """The files pid holds open with no name, in maildir's new/."""
+def unnamed_files(daemon, maildir):
+    """The files the daemon holds open with no name, in maildir's new/."""
     prefix = os.path.join(maildir, 'new') + '/'
-    found = []
-    fd_dir = '/proc/%d/fd' % pid
-    for fd in os.listdir(fd_dir):
-        try:
-            target = os.readlink(os.path.join(fd_dir, fd))
-        except OSError:
-            continue
-        if target.startswith(prefix) and target.endswith(' (deleted)'):
-            found.append(target)
-    return found
+    return [t for t in daemon.open_files().values()
+            if t.startswith(prefix) and t.endswith(' (deleted)')]
 
 
 def dead_pid():
@@ -347,9 +339,9 @@ class TestDisconnects(DaemonCase):
         c.send(b'Subject: x\r\n\r\n' + b'y' * 200000 + b'\r\n')
         md = self.d.maildir_path('crash')
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not unnamed_files(self.d.proc.pid, md):
+        while time.monotonic() < deadline and not unnamed_files(self.d, md):
             time.sleep(0.05)
-        self.assertEqual(len(unnamed_files(self.d.proc.pid, md)), 1)
+        self.assertEqual(len(unnamed_files(self.d, md)), 1)
         self.assertEqual(os.listdir(os.path.join(md, 'tmp')), [])
         self.d.proc.kill()
         self.d.proc.wait()

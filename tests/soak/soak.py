@@ -408,17 +408,6 @@ def crasher(daemon, ledger, every, stop):
 
 # ---- checks -------------------------------------------------------------
 
-def fds(pid):
-    """{fd: what it is} of the process's open descriptors."""
-    out = {}
-    for n in os.listdir('/proc/%d/fd' % pid):
-        try:
-            out[int(n)] = os.readlink('/proc/%d/fd/%s' % (pid, n))
-        except OSError:
-            pass
-    return out
-
-
 class SpoolCheck:
     """Reads what the daemon stored while the traffic runs and removes each
     copy once it has matched the ledger, so that a long soak needs little
@@ -501,7 +490,7 @@ def main():
 
     try:
         time.sleep(0.3)
-        fds0 = fds(d.proc.pid)
+        fds0 = d.open_files()
         ledger, stop = Ledger(), threading.Event()
         roles = ([sender] * 6 + [pipeliner] * 4 + [hostile] * 3 + [sloth] * 3)
         threads = [threading.Thread(target=r, args=(d.port, ledger, random.Random(seed + i), stop))
@@ -583,9 +572,9 @@ def main():
         # Descriptors: idle mailboxes' directories are closed within
         # seconds (maildir_expire).
         deadline = time.monotonic() + 15
-        while len(fds(d.proc.pid)) > len(fds0) and time.monotonic() < deadline:
+        while len(d.open_files()) > len(fds0) and time.monotonic() < deadline:
             time.sleep(0.5)
-        now = fds(d.proc.pid)
+        now = d.open_files()
         extra = sorted(set(now.values()) - set(fds0.values()))
         check('descriptors back to where they started', len(now) <= len(fds0),
               '%d open, %d at start; new: %s' % (len(now), len(fds0), extra[:10]))
