@@ -26,6 +26,13 @@ void	delivery_add(struct delivery *d, const char *root, const char *path,
 	    const char *hdr, size_t hlen);
 /* delivery_write - body bytes for every copy (buffered). */
 void	delivery_write(struct delivery *d, const char *p, size_t len);
+/* delivery_space - where the next body bytes can be decoded in place:
+ * *room bytes (at least DELIVERY_MIN_ROOM; what was buffered is written
+ * out first if less was left); NULL after a failure. delivery_wrote()
+ * then keeps the first n of them, n <= *room. */
+#define DELIVERY_MIN_ROOM	4096
+char	*delivery_space(struct delivery *d, size_t *room);
+void	delivery_wrote(struct delivery *d, size_t n);
 /* delivery_commit - make every copy durable in new/, or none; 0 or -1. */
 int	delivery_commit(struct delivery *d);
 /* delivery_end - remove what was not committed, free everything. */

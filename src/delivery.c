@@ -108,6 +108,25 @@ delivery_write(struct delivery *d, const char *p, size_t len)
 	}
 }
 
+char *
+delivery_space(struct delivery *d, size_t *room)
+{
+	if (d->err || d->buf == NULL)
+		return NULL;
+	if (DELIVERY_BUF_SIZE - d->len < DELIVERY_MIN_ROOM)
+		flush(d);
+	if (d->err)
+		return NULL;
+	*room = DELIVERY_BUF_SIZE - d->len;
+	return d->buf + d->len;
+}
+
+void
+delivery_wrote(struct delivery *d, size_t n)
+{
+	d->len += n;
+}
+
 int
 delivery_commit(struct delivery *d)
 {

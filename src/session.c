@@ -45,9 +45,7 @@ enum sess_state {
 enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
 #define DSN_VALUE_MAX	500	/* RFC 3461: ORCPT and ENVID are bounded */
-/* Decoded body bytes per step; data_feed may emit 2 more than it reads. */
-#define SCRATCH_SIZE	(LINEBUF_BULK + 2)
-#define FALLBACK_SIZE	512	/* when SCRATCH_SIZE could not be had */
+#define FALLBACK_SIZE	512	/* decoded bytes of a failed delivery */
 
 struct rcpt {
 	char	 addr[SMTP_PATH_MAX + 1];	/* as the client wrote it */
@@ -69,7 +67,6 @@ struct txn {
 	struct delivery	 dlv;
 	struct data_decoder dec;
 	int		 started;		/* delivery_begin() done */
-	char		*scratch;		/* decoded body bytes */
 	int		 too_big;
 	char		 id[20];
 	struct timespec	 t0;
@@ -253,7 +250,6 @@ txn_reset(struct session *s)
 	free(tx->rcpts);
 	if (tx->started)
 		delivery_end(&tx->dlv);
-	free(tx->scratch);
 	memset(tx, 0, sizeof *tx);
 	linebuf_bulk(&s->lb, 0);
 	if (s->state & (S_MAIL | S_RCPT | S_BDAT))
@@ -685,7 +681,6 @@ delivery_start(struct session *s)
 	data_init(&tx->dec, s->cf->bare_newline == BARE_NEWLINE_KEEP);
 	tx->started = 1;
 	linebuf_bulk(&s->lb, 1);
-	tx->scratch = malloc(SCRATCH_SIZE);
 	if (delivery_begin(&tx->dlv, tx->nrcpt, s->cf->fsync) == -1)
 		return;
 	if ((b = malloc(sizeof *b)) == NULL) {
@@ -750,6 +745,20 @@ log_message(struct session *s, int code, const char *result)
 	    (unsigned long long)tx->dec.size, result, code, ms,
 	    tx->envid[0] ? " envid=" : "", tx->envid,
 	    tx->ret[0] ? " ret=" : "", tx->ret);
+}
+
+/* body_space - where the next decoded body bytes go: in place, in the
+ * delivery's own buffer, or in fallback (FALLBACK_SIZE bytes) once the
+ * delivery has failed and the body is only read to its end. */
+static char *
+body_space(struct txn *tx, char *fallback, size_t *cap)
+{
+	char	*out;
+
+	if ((out = delivery_space(&tx->dlv, cap)) != NULL)
+		return out;
+	*cap = FALLBACK_SIZE;
+	return fallback;
 }
 
 /* finish_message - commit or refuse after the last byte; one reply. */
@@ -824,8 +833,6 @@ cmd_data(struct session *s, char *args)
 		return 0;
 	}
 	delivery_start(s);
-	out = tx->scratch ? tx->scratch : fallback;
-	outcap = tx->scratch ? SCRATCH_SIZE : sizeof fallback;
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	s->cmdline = "(end of DATA)";	/* the line buffer is about to be reused */
 	flush(s);
@@ -841,6 +848,7 @@ cmd_data(struct session *s, char *args)
 			}
 			continue;
 		}
+		out = body_space(tx, fallback, &outcap);
 		n = linebuf_pending(&s->lb);
 		if (n > outcap - 2)
 			n = outcap - 2;
@@ -848,8 +856,8 @@ cmd_data(struct session *s, char *args)
 		linebuf_consume(&s->lb, used);
 		if (tx->dec.size > s->cf->max_message_size)
 			tx->too_big = 1;
-		if (!tx->too_big)
-			delivery_write(&tx->dlv, out, olen);
+		if (!tx->too_big && out != fallback)
+			delivery_wrote(&tx->dlv, olen);
 	}
 	finish_message(s);
 	return 0;
@@ -896,8 +904,6 @@ cmd_bdat(struct session *s, char *args)
 		delivery_start(s);
 		s->state = S_BDAT;
 	}
-	out = tx->scratch ? tx->scratch : fallback;
-	outcap = tx->scratch ? SCRATCH_SIZE : sizeof fallback;
 	/* All chunks of one message share one deadline; a refused chunk
 	 * gets its own, as it belongs to no transaction. */
 	deadline = seq == NULL ? tx->deadline :
@@ -916,14 +922,15 @@ cmd_bdat(struct session *s, char *args)
 		take = linebuf_pending(&s->lb);
 		if (take > n)
 			take = (size_t)n;
-		if (take > outcap - 1)
-			take = outcap - 1;
 		if (seq == NULL) {
+			out = body_space(tx, fallback, &outcap);
+			if (take > outcap - 1)
+				take = outcap - 1;
 			if (tx->dec.size + take > s->cf->max_message_size)
 				tx->too_big = 1;
 			olen = data_feed_raw(&tx->dec, s->lb.buf + s->lb.off, take, out);
-			if (!tx->too_big)
-				delivery_write(&tx->dlv, out, olen);
+			if (!tx->too_big && out != fallback)
+				delivery_wrote(&tx->dlv, olen);
 		}
 		linebuf_consume(&s->lb, take);
 		n -= take;
@@ -940,9 +947,9 @@ cmd_bdat(struct session *s, char *args)
 			    (unsigned long long)tx->dec.size);
 		return 0;
 	}
-	olen = data_finish_raw(&tx->dec, out);
+	olen = data_finish_raw(&tx->dec, fallback);
 	if (!tx->too_big)
-		delivery_write(&tx->dlv, out, olen);
+		delivery_write(&tx->dlv, fallback, olen);
 	finish_message(s);
 	return 0;
 }

@@ -3,6 +3,7 @@
 import datetime
 import email.utils
 import os
+import random
 import re
 import time
 import unittest
@@ -122,6 +123,39 @@ class Delivery(DaemonTestCase):
         r = self.send_raw(wire)
         self.assertEqual(r.code, 250, r)
         self.assertEqual(body_of(self.assertOneMessage('user')), to_stored(wire))
+
+    def test_large_bodies_to_several_recipients_byte_for_byte(self):
+        # Bodies of several buffers' worth, decoded in place and written to
+        # every copy: lines of every length, dot lines, 8-bit bytes.
+        rnd = random.Random(5321)
+        lines = []
+        while sum(len(l) + 2 for l in lines) < 300000:
+            n = rnd.choice((0, 1, 2, 77, 998, rnd.randrange(5000)))
+            line = bytes(rnd.choice(b'.abc \x80\xff\t') for _ in range(n))
+            lines.append(line)
+        text = b'Subject: big\r\n\r\n' + b'\r\n'.join(lines) + b'\r\n'
+        stuffed = text.replace(b'\r\n.', b'\r\n..')
+        rcpts = ('big1@example.org', 'big2@example.org', 'big3@example.org')
+        r = self.send_raw(stuffed, rcpts=rcpts)
+        self.assertEqual(r.code, 250, r)
+        for rc in rcpts:
+            self.assertEqual(body_of(self.assertOneMessage(rc.split('@')[0])),
+                             text.replace(b'\r\n', b'\n'))
+        # BDAT: chunks cut anywhere, a CRLF split between two of them.
+        c = self.raw()
+        c.ehlo()
+        c.cmd('MAIL FROM:<a@x.test>')
+        for rc in ('chunk1@example.org', 'chunk2@example.org'):
+            c.cmd('RCPT TO:<%s>' % rc)
+        cuts = [0, 65535, 65536, 65537 + 70001, text.index(b'\r\n', 200000) + 1,
+                len(text)]
+        for a, b in zip(cuts, cuts[1:]):
+            last = b' LAST' if b == len(text) else b''
+            c.send(b'BDAT %d%s\r\n' % (b - a, last) + text[a:b])
+            c.expect(250)
+        for rc in ('chunk1', 'chunk2'):
+            self.assertEqual(body_of(self.assertOneMessage(rc)),
+                             text.replace(b'\r\n', b'\n'))
 
     def test_byte_at_a_time(self):
         c = self.raw()

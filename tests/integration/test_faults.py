@@ -582,6 +582,16 @@ class TestAsRoot(unittest.TestCase):
             tmp = os.path.join(self.d.maildir_path(user), 'tmp')
             if os.path.isdir(tmp):
                 self.assertEqual(os.listdir(tmp), [])
+        # The same in BDAT chunks: each chunk is still read whole after the
+        # write failed, so the session stays in step.
+        c.cmd('MAIL FROM:<a@x.test>')
+        c.cmd('RCPT TO:<full@example.org>')
+        for last in (b'', b'', b' LAST'):
+            chunk = b'y' * 200000
+            c.send(b'BDAT %d%s\r\n' % (len(chunk), last) + chunk)
+            r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (452, '4.3.1'))
+        self.assertEqual(all_new_files(self.d.spool), {})
         # a small message still fits afterwards
         c.cmd('MAIL FROM:<a@x.test>')
         c.cmd('RCPT TO:<full@example.org>')
