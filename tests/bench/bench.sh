@@ -41,6 +41,10 @@
 #   BENCH_IDLE="1000 10000"  idle connection counts for the memory figures
 #   BENCH_BURST=1000     connections in the burst
 #   BENCH_DIR=$TMPDIR    where the temporary spool goes (its disk is measured)
+#   BENCH_WIOPS=N        as root: run everything in a new cgroup whose writes
+#                        to that disk are limited to N per second (cgroup v2
+#                        io.max, or v1 blkio), to measure on a slower disk
+#                        than the machine has; the probe is limited alike
 #   SMTPD=./smtpd  CC=cc
 # The raw smtpload/fsprobe lines are kept in build/bench/results.txt.
 
@@ -83,11 +87,18 @@ FAILED=0
 RUN=0
 STARTS=0
 
+CGROUP=
+
 cleanup() {
 	[ -n "$IDLEPID" ] && kill "$IDLEPID" 2>/dev/null
 	if [ -n "$SPID" ]; then
 		kill "$SPID" 2>/dev/null
 		wait "$SPID" 2>/dev/null
+	fi
+	if [ -n "$CGROUP" ]; then
+		echo $$ > "$(dirname "$CGROUP")/cgroup.procs" &&
+		    rmdir "$CGROUP" 2>/dev/null ||
+		    echo "bench: could not remove $CGROUP" >&2
 	fi
 	rm -rf "$WORK"
 }
@@ -96,6 +107,31 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ---------------------------------------------------------------- helpers
+
+# throttle_writes N - move this shell, and so all it starts, into a new
+# cgroup whose writes to the disk under $WORK are limited to N per second;
+# sets CGROUP and DISK. The limit is the disk's, also for a partition.
+throttle_writes() {
+	DISK=$(stat -c '%Hd:%Ld' "$WORK") || return 1
+	if [ -e "/sys/dev/block/$DISK/partition" ]; then
+		DISK=$(cat "/sys/dev/block/$DISK/../dev") || return 1
+	fi
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		grep -qw io /sys/fs/cgroup/cgroup.subtree_control ||
+		    echo +io > /sys/fs/cgroup/cgroup.subtree_control || return 1
+		mkdir "/sys/fs/cgroup/smtpd-bench.$$" || return 1
+		CGROUP=/sys/fs/cgroup/smtpd-bench.$$
+		echo "$DISK wiops=$1" > "$CGROUP/io.max" || return 1
+	elif [ -d /sys/fs/cgroup/blkio ]; then
+		mkdir "/sys/fs/cgroup/blkio/smtpd-bench.$$" || return 1
+		CGROUP=/sys/fs/cgroup/blkio/smtpd-bench.$$
+		echo "$DISK $1" > "$CGROUP/blkio.throttle.write_iops_device" || return 1
+	else
+		echo "bench: no cgroup io controller" >&2
+		return 1
+	fi
+	echo $$ > "$CGROUP/cgroup.procs"
+}
 
 # kv LINE KEY - the value of KEY=... in a key=value line.
 kv() {
@@ -300,9 +336,17 @@ matrix_line() {
 
 # ------------------------------------------------------------------- run
 
+if [ -n "${BENCH_WIOPS:-}" ]; then
+	case $BENCH_WIOPS in *[!0-9]*|0*) die "BENCH_WIOPS: not a number: $BENCH_WIOPS" ;; esac
+	throttle_writes "$BENCH_WIOPS" ||
+	    die "BENCH_WIOPS: cannot limit the disk's writes (needs root and a cgroup io controller)"
+fi
+
 echo "smtpd benchmark: $(nproc 2>/dev/null || echo '?') CPUs, spool in $WORK" \
     "($(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')), BENCH_SCALE=$SCALE," \
     "runs capped at ${MAXSECS}s"
+[ -n "$CGROUP" ] &&
+    echo "Writes to the spool's disk ($DISK) limited to $BENCH_WIOPS per second (BENCH_WIOPS, $CGROUP)"
 echo
 
 echo "Disk floor (fsprobe, ${PROBE_SECS}s each): create tmp/NAME, write 4 KiB, fsync," \
