@@ -113,6 +113,10 @@ trap 'exit 143' TERM HUP
 # sets CGROUP and DISK. The limit is the disk's, also for a partition.
 throttle_writes() {
 	DISK=$(stat -c '%Hd:%Ld' "$WORK") || return 1
+	if [ ! -e "/sys/dev/block/$DISK" ]; then
+		echo "bench: $WORK is on no block device ($DISK)" >&2
+		return 1
+	fi
 	if [ -e "/sys/dev/block/$DISK/partition" ]; then
 		DISK=$(cat "/sys/dev/block/$DISK/../dev") || return 1
 	fi
