@@ -93,6 +93,9 @@ decode_raw(const char *in, size_t len, const uint8_t *sizes, size_t nsizes,
 	return o;
 }
 
+/* The chunk sizes of a byte-per-call decode. */
+static const uint8_t one_byte = 1;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -128,9 +131,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* In the given chunks, then a byte per call: the state machine
 	 * alone, without the runs a longer call copies whole. */
 	for (int pass = 0; pass < 2; pass++) {
-		static const uint8_t one = 1;
-
-		decode(in, len, pass ? &one : sizes, pass ? 1 : nsizes,
+		decode(in, len, pass ? &one_byte : sizes, pass ? 1 : nsizes,
 		    !keep_bare, &parts);
 		FUZZ_ASSERT(whole.outlen == parts.outlen);
 		FUZZ_ASSERT(memcmp(whole.out, parts.out, whole.outlen) == 0);
@@ -165,13 +166,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (a == NULL || b == NULL)
 			abort();
-		static const uint8_t one = 1;
-
 		na = decode_raw(in, len, NULL, 0, a, &sa);
 		nb = decode_raw(in, len, sizes, nsizes, b, &sb);
 		FUZZ_ASSERT(na == nb && memcmp(a, b, na) == 0);
 		FUZZ_ASSERT(sa == len && sb == len);
-		nb = decode_raw(in, len, &one, 1, b, &sb);
+		nb = decode_raw(in, len, &one_byte, 1, b, &sb);
 		FUZZ_ASSERT(na == nb && memcmp(a, b, na) == 0);
 		free(a);
 		free(b);

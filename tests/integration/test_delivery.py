@@ -135,12 +135,12 @@ class Delivery(DaemonTestCase):
             lines.append(line)
         text = b'Subject: big\r\n\r\n' + b'\r\n'.join(lines) + b'\r\n'
         stuffed = text.replace(b'\r\n.', b'\r\n..')
+        stored = text.replace(b'\r\n', b'\n')
         rcpts = ('big1@example.org', 'big2@example.org', 'big3@example.org')
         r = self.send_raw(stuffed, rcpts=rcpts)
         self.assertEqual(r.code, 250, r)
         for rc in rcpts:
-            self.assertEqual(body_of(self.assertOneMessage(rc.split('@')[0])),
-                             text.replace(b'\r\n', b'\n'))
+            self.assertEqual(body_of(self.assertOneMessage(rc.split('@')[0])), stored)
         # BDAT: chunks cut anywhere, a CRLF split between two of them.
         c = self.raw()
         c.ehlo()
@@ -154,8 +154,7 @@ class Delivery(DaemonTestCase):
             c.send(b'BDAT %d%s\r\n' % (b - a, last) + text[a:b])
             c.expect(250)
         for rc in ('chunk1', 'chunk2'):
-            self.assertEqual(body_of(self.assertOneMessage(rc)),
-                             text.replace(b'\r\n', b'\n'))
+            self.assertEqual(body_of(self.assertOneMessage(rc)), stored)
 
     def test_byte_at_a_time(self):
         c = self.raw()
