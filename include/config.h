@@ -38,11 +38,13 @@ struct config {
 	char		**mailboxes;	/* "local@domain", lower-cased */
 	int		 nmailboxes;
 	char		 maildir[1024];	/* template with %u, %d, %% */
+	char		 spool_root[1024];	/* maildir_root() of it, made once */
 	uint64_t	 max_message_size;	/* octets */
 	int		 max_recipients;
 	int		 max_clients;
 	int		 max_clients_per_ip;	/* 0 = no limit */
 	int		 max_errors;
+	int		 max_junk_commands;	/* NOOP, RSET, VRFY, HELP, unknown */
 	int		 timeout;	/* seconds, each wait for a client line */
 	int		 data_timeout;	/* seconds, each wait inside DATA */
 	int		 transaction_timeout;	/* seconds, whole DATA/BDAT phase */
@@ -62,6 +64,7 @@ struct config {
 #define DEF_MAX_CLIENTS		1000
 #define DEF_MAX_CLIENTS_PER_IP	0
 #define DEF_MAX_ERRORS		20
+#define DEF_MAX_JUNK_COMMANDS	100
 #define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */
 #define DEF_TRANSACTION_TIMEOUT	3600
 

@@ -17,15 +17,28 @@ struct session_stats {
 };
 extern struct session_stats session_stats;
 
+/* What the listener hands a session. */
+struct session_conn {
+	int			 fd;	/* the caller closes it afterwards */
+	struct sockaddr_storage	 peer;	/* the socket's peer */
+	const struct config	*cf;	/* valid and unchanged until return */
+	atomic_int		*stop;	/* the stop word (see linebuf.h) */
+	int			 proxy;	/* a PROXY header comes first */
+	/*
+	 * admit - on a proxy listener, called once the header named the
+	 * real client: 0 to go on, -1 to refuse it (the per-client limit;
+	 * the session answers 421 and closes). NULL admits everyone.
+	 */
+	int			(*admit)(void *arg, const struct sockaddr_storage *real);
+	void			*admit_arg;
+};
+
 /*
- * session_run - greet the client on fd and run the conversation to its
- * end; the caller closes fd afterwards. cf stays valid (and unchanged)
- * until it returns. stop is the session's stop word (see linebuf.h):
- * once it is set, the session answers 421 when it next waits for a
- * command.
+ * session_run - greet the client and run the conversation to its end.
+ * Once the stop word is set, the session answers 421 when it next waits
+ * for a command.
  */
-void	session_run(int fd, const struct sockaddr_storage *peer,
-	    const struct config *cf, atomic_int *stop, int proxy);
+void	session_run(const struct session_conn *conn);
 
 /* session_id_init - seed message ids (call once at start). */
 void	session_id_init(void);

@@ -33,6 +33,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "sockaddr.h"
 
 #define LISTEN_BACKLOG		4096
 #define LISTEN_FD_MAX		(CONFIG_LISTEN_MAX * 2)
@@ -97,27 +98,6 @@ config_release(struct config *cf)
 {
 	if (--cf->refs == 0 && cf != lk.cf)
 		config_free(cf);
-}
-
-/* peer_key - the address bytes a per-IP count is kept under. */
-static int
-peer_key(const struct sockaddr_storage *ss, unsigned char addr[16])
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		return AF_INET;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			memcpy(addr, &s6->sin6_addr.s6_addr[12], 4);
-			return AF_INET;
-		}
-		memcpy(addr, &s6->sin6_addr, 16);
-		return AF_INET6;
-	}
-	return AF_UNSPEC;
 }
 
 static unsigned
@@ -248,7 +228,11 @@ client_thread(void *arg)
 	struct client *c = arg;
 
 	while (c != NULL) {
-		session_run(c->fd, &c->peer, c->cf, &c->stop, c->proxy);
+		struct session_conn conn = {
+			.fd = c->fd, .peer = c->peer, .cf = c->cf,
+			.stop = &c->stop, .proxy = c->proxy,
+		};
+		session_run(&conn);
 		/* A stop may be shutting this socket (under lk.mu): let it
 		 * finish before the descriptor can be reused. */
 		if (atomic_load(&c->stop) == LB_STOPPED) {
@@ -321,7 +305,7 @@ accept_one(int i, pthread_attr_t *attr)
 		return;
 	}
 	/* Behind a proxy the socket's peer is the balancer: count nothing. */
-	fam = peer_key(&c->peer, key);
+	fam = sockaddr_key(&c->peer, key);
 	if (cf->max_clients_per_ip > 0 && !c->proxy && fam != AF_UNSPEC) {
 		c->ip = ip_get(fam, key);
 		if (c->ip != NULL && c->ip->count >= cf->max_clients_per_ip) {

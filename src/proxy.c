@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "sockaddr.h"
 
 /* Address block plus TLVs we are willing to buffer (the specification
  * suggests 536 bytes of header in all for what fits one segment). */
@@ -198,19 +199,10 @@ proxy_parse(const char *buf, size_t len, struct sockaddr_storage *real,
 static int
 peer_allowed(const struct config *cf, const struct sockaddr_storage *ss)
 {
-	const void *a;
-	int	fam = ss->ss_family, i;
+	unsigned char a[16];
+	int	fam = sockaddr_key(ss, a), i;
 
-	if (fam == AF_INET)
-		a = &((const struct sockaddr_in *)ss)->sin_addr;
-	else if (fam == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		a = &s6->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			fam = AF_INET;
-			a = &s6->sin6_addr.s6_addr[12];
-		}
-	} else
+	if (fam == AF_UNSPEC)
 		return 0;
 	for (i = 0; i < cf->nproxy_from; i++)
 		if (config_cidr_match(&cf->proxy_from[i], fam, a))

@@ -31,6 +31,7 @@
 #include "proxy.h"
 #include "session.h"
 #include "smtpaddr.h"
+#include "sockaddr.h"
 
 /* Session states; commands name the states they are allowed in. */
 enum sess_state {
@@ -1027,27 +1028,10 @@ cmd_unknown(struct session *s, char *args)
 
 /* set_peer - the client's address as text and as an address literal. */
 static void
-set_peer(struct session *s, const struct sockaddr *sa)
+set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], s->addr, sizeof s->addr);
-			snprintf(s->literal, sizeof s->literal, "[%s]", s->addr);
-		} else {
-			inet_ntop(AF_INET6, &sin6->sin6_addr, s->addr, sizeof s->addr);
-			snprintf(s->literal, sizeof s->literal, "[IPv6:%s]", s->addr);
-		}
-		s->port = ntohs(sin6->sin6_port);
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)sa;
-		inet_ntop(AF_INET, &sin->sin_addr, s->addr, sizeof s->addr);
-		snprintf(s->literal, sizeof s->literal, "[%s]", s->addr);
-		s->port = ntohs(sin->sin_port);
-	} else {
-		buf_copy(s->addr, sizeof s->addr, "local");
-		buf_copy(s->literal, sizeof s->literal, "[local]");
-	}
+	sockaddr_text(ss, s->addr, sizeof s->addr, s->literal, sizeof s->literal);
+	s->port = sockaddr_port(ss);
 }
 
 /*
@@ -1117,12 +1101,13 @@ session_loop(struct session *s)
 }
 
 void
-session_run(int fd, const struct sockaddr_storage *peer,
-    const struct config *cf, atomic_int *stop, int proxy)
+session_run(const struct session_conn *conn)
 {
+	const struct config *cf = conn->cf;
 	struct session	*s;
 	struct timeval	 tv;
 	struct timespec	 t0, t1;
+	int		 fd = conn->fd;
 
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return;
@@ -1133,24 +1118,24 @@ session_run(int fd, const struct sockaddr_storage *peer,
 	s->end_reason = "closed";
 	s->id = atomic_fetch_add(&session_counter, 1) + 1;
 	atomic_fetch_add(&session_stats.sessions, 1);
-	set_peer(s, (const struct sockaddr *)peer);
-	linebuf_init(&s->lb, fd, stop);
+	set_peer(s, &conn->peer);
+	linebuf_init(&s->lb, fd, conn->stop);
 	/* A client that stops reading must not hold a reply forever. */
 	tv.tv_sec = cf->timeout;
 	tv.tv_usec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	linebuf_set_timeout(&s->lb, cf->timeout * 1000);
 
-	if (proxy) {
+	if (conn->proxy) {
 		const char *why;
-		struct sockaddr_storage real = *peer;
+		struct sockaddr_storage real = conn->peer;
 		if (proxy_read(&s->lb, cf, &real, cf->timeout * 1000, &why) == -1) {
 			log_info("session=%lu client=%s proxy header refused: %s",
 			    s->id, s->literal, why);
 			free(s);
 			return;
 		}
-		set_peer(s, (struct sockaddr *)&real);
+		set_peer(s, &real);
 	}
 	log_info("session=%lu connect client=%s port=%d", s->id, s->literal, s->port);
 	session_loop(s);

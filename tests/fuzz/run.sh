@@ -36,7 +36,7 @@ srcs() {
 	smtpaddr) echo "src/smtpaddr.c" ;;
 	data) echo "src/data.c" ;;
 	config) echo "src/config.c src/smtpaddr.c src/buf.c" ;;
-	proxy) echo "src/proxy.c src/config.c src/linebuf.c src/buf.c src/smtpaddr.c" ;;
+	proxy) echo "src/proxy.c src/config.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
 	*) return 1 ;;
 	esac
 }
