@@ -1136,6 +1136,15 @@ session_run(const struct session_conn *conn)
 			return;
 		}
 		set_peer(s, &real);
+		if (conn->admit != NULL && conn->admit(conn->admit_arg, &real) == -1) {
+			log_info("session=%lu refused connection: max_clients_per_ip %d reached",
+			    s->id, cf->max_clients_per_ip);
+			reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+			    "try again later", cf->hostname);
+			flush(s);
+			free(s);
+			return;
+		}
 	}
 	log_info("session=%lu connect client=%s port=%d", s->id, s->literal, s->port);
 	session_loop(s);
