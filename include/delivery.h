@@ -9,6 +9,9 @@
 
 #define DELIVERY_BUF_SIZE	(64 * 1024)
 
+#define DELIVERY_MIN_ROOM	4096
+#define DELIVERY_SINK_SIZE	256
+
 struct delivery {
 	struct maildir_file	*files;
 	int			 nfiles, cap;
@@ -16,21 +19,43 @@ struct delivery {
 	int			 do_fsync;
 	char			*buf;		/* body bytes not yet written */
 	size_t			 len;
+	/* Once a copy failed, the rest of the body is read into this and
+	 * dropped (when even buf could not be had). */
+	char			 sink[DELIVERY_SINK_SIZE];
 };
 
-/* delivery_begin - prepare for up to n copies; 0 or -1. */
+/* What every copy's trace headers say (RFC 5321 4.4). */
+struct delivery_trace {
+	const char	*from;		/* the reverse-path, "" for <> */
+	const char	*helo;		/* as the client sent it */
+	const char	*client;	/* its address literal */
+	const char	*host;		/* our name */
+	const char	*proto;		/* "SMTP", "ESMTP", "UTF8SMTP" */
+	const char	*id;		/* the message id */
+};
+
+/* delivery_begin - prepare for up to n copies; -1 (kept in d->err)
+ * when memory is short: the body is then only read. */
 int	delivery_begin(struct delivery *d, int n, int do_fsync);
-/* delivery_add - open a copy in the maildir at path (below root) and
- * write its own header block to it. Failures are kept in d->err. */
-void	delivery_add(struct delivery *d, const char *root, const char *path,
-	    const char *hdr, size_t hlen);
+/*
+ * delivery_add - open the copy for one recipient (rcpt as the client
+ * wrote it, its mailbox box@domain) in the maildir that template tmpl
+ * names below root, and write its Return-Path: and Received: headers.
+ * Failures are kept in d->err.
+ */
+void	delivery_add(struct delivery *d, const char *root, const char *tmpl,
+	    const char *rcpt, const char *box, const char *domain,
+	    const struct delivery_trace *t);
 /* delivery_write - body bytes for every copy (buffered). */
 void	delivery_write(struct delivery *d, const char *p, size_t len);
+/* delivery_fail - stop writing copies (err, unless one is kept
+ * already): the rest of the body is read and dropped. */
+void	delivery_fail(struct delivery *d, int err);
 /* delivery_space - where the next body bytes can be decoded in place:
- * *room bytes (at least DELIVERY_MIN_ROOM; what was buffered is written
- * out first if less was left); NULL after a failure. delivery_wrote()
- * then keeps the first n of them, n <= *room. */
-#define DELIVERY_MIN_ROOM	4096
+ * *room bytes, at least DELIVERY_MIN_ROOM (what was buffered is written
+ * out first if less was left). After a failure it is a sink whose bytes
+ * are dropped (at least DELIVERY_SINK_SIZE). delivery_wrote() then keeps the first n of them,
+ * n <= *room. */
 char	*delivery_space(struct delivery *d, size_t *room);
 void	delivery_wrote(struct delivery *d, size_t n);
 /* delivery_commit - make every copy durable in new/, or none; 0 or -1. */

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include "smtpd.h"
 
@@ -43,6 +44,8 @@ struct linebuf {
 	size_t	 off, len;	/* unread bytes are buf[off..len) */
 	size_t	 cap;
 	char	*buf;		/* small, or the bulk buffer */
+	char	 toolong_head[8];	/* the start of the last line over
+					 * the limit, NUL-terminated */
 	char	 small[LINEBUF_SMALL];
 };
 
@@ -80,12 +83,22 @@ enum linebuf_result linebuf_fill(struct linebuf *lb, int timeout_ms,
 /*
  * linebuf_getline - the next line, CR LF (or LF) removed and NUL
  * terminated; a line of more than maxlen octets (with its CRLF) is read
- * to its end, dropped, and reported as LB_TOOLONG. *bare_lf is set
+ * to its end, dropped, and reported as LB_TOOLONG (its first bytes are
+ * kept in toolong_head). *bare_lf is set
  * when the line ended in LF without CR. Waits through linebuf_fill.
  */
 enum linebuf_result linebuf_getline(struct linebuf *lb, size_t maxlen,
 	    int timeout_ms, time_t deadline, int watch_wake, char **line,
 	    size_t *len);
+/* linebuf_peek - the unread bytes (*n of them), valid until the next
+ * call that reads, consumes or resizes. */
+const char *linebuf_peek(const struct linebuf *lb, size_t *n);
+/*
+ * linebuf_skip - read and drop n bytes (a refused BDAT chunk), waiting
+ * as linebuf_fill says for each read. LB_OK once all n are gone.
+ */
+enum linebuf_result linebuf_skip(struct linebuf *lb, uint64_t n,
+	    int timeout_ms, time_t deadline);
 /* linebuf_consume - drop n bytes from the front of the unread data. */
 void	linebuf_consume(struct linebuf *lb, size_t n);
 /* linebuf_discard - drop every buffered byte (RFC 2920/3207 switches). */

@@ -23,7 +23,8 @@ int	proxy_parse(const char *buf, size_t len, struct sockaddr_storage *real,
 /*
  * proxy_read - on a proxy listener: check that the peer is allowed by
  * proxy_from, read the header within timeout_ms, replace *addr with the
- * real client (unless LOCAL/UNKNOWN), and discard any bytes after it.
+ * real client (unless LOCAL/UNKNOWN), and consume exactly the header:
+ * bytes after it stay buffered for the session.
  * Returns 0 or -1 with *why set.
  */
 int	proxy_read(struct linebuf *lb, const struct config *cf,

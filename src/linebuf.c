@@ -110,6 +110,32 @@ linebuf_now(void)
 	return ts.tv_sec;
 }
 
+const char *
+linebuf_peek(const struct linebuf *lb, size_t *n)
+{
+	*n = lb->len - lb->off;
+	return lb->buf + lb->off;
+}
+
+enum linebuf_result
+linebuf_skip(struct linebuf *lb, uint64_t n, int timeout_ms, time_t deadline)
+{
+	enum linebuf_result r;
+	size_t	take;
+
+	while (n > 0) {
+		if (lb->len == lb->off &&
+		    (r = linebuf_fill(lb, timeout_ms, deadline, 0)) != LB_OK)
+			return r;
+		take = lb->len - lb->off;
+		if (take > n)
+			take = (size_t)n;
+		linebuf_consume(lb, take);
+		n -= take;
+	}
+	return LB_OK;
+}
+
 void
 linebuf_consume(struct linebuf *lb, size_t n)
 {
@@ -192,6 +218,18 @@ linebuf_fill(struct linebuf *lb, int timeout_ms, time_t deadline, int watch_wake
 	return r;
 }
 
+/* keep_head - note the start of a line about to be dropped. */
+static void
+keep_head(struct linebuf *lb)
+{
+	size_t	n = lb->len - lb->off;
+
+	if (n > sizeof lb->toolong_head - 1)
+		n = sizeof lb->toolong_head - 1;
+	memcpy(lb->toolong_head, lb->buf + lb->off, n);
+	lb->toolong_head[n] = '\0';
+}
+
 enum linebuf_result
 linebuf_getline(struct linebuf *lb, size_t maxlen, int timeout_ms,
     time_t deadline, int watch_wake, char **line, size_t *len)
@@ -206,6 +244,8 @@ linebuf_getline(struct linebuf *lb, size_t maxlen, int timeout_ms,
 		if (lf != NULL) {
 			n = (size_t)(lf - (lb->buf + lb->off)) + 1;
 			if (skipping || n > maxlen) {
+				if (!skipping)
+					keep_head(lb);
 				linebuf_consume(lb, n);
 				return LB_TOOLONG;
 			}
@@ -219,6 +259,8 @@ linebuf_getline(struct linebuf *lb, size_t maxlen, int timeout_ms,
 		}
 		if (lb->len - lb->off > maxlen) {
 			/* No LF within the limit: throw the bytes away. */
+			if (!skipping)
+				keep_head(lb);
 			skipping = 1;
 			lb->off = lb->len = 0;
 		}

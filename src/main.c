@@ -97,6 +97,8 @@ finish_config(struct config *cf)
 		cf->hostname[sizeof cf->hostname - 1] = '\0';
 	}
 	absolute_template(cf);
+	if (maildir_root(cf->maildir, cf->spool_root, sizeof cf->spool_root) == -1)
+		fatalx("%s: maildir path too long", cf->file);
 }
 
 /* mkdirs - create path and its parents (0700 for new ones). */

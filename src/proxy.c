@@ -223,7 +223,11 @@ proxy_read(struct linebuf *lb, const struct config *cf,
 		return -1;
 	}
 	for (;;) {
-		n = proxy_parse(lb->buf + lb->off, linebuf_pending(lb), &real, why);
+		{
+			size_t avail;
+			const char *p = linebuf_peek(lb, &avail);
+			n = proxy_parse(p, avail, &real, why);
+		}
 		if (n == -1)
 			return -1;
 		if (n > 0)
@@ -235,7 +239,7 @@ proxy_read(struct linebuf *lb, const struct config *cf,
 	}
 	if (real.ss_family != AF_UNSPEC)
 		*addr = real;
-	/* Nothing may ride along with the header into the SMTP session. */
-	linebuf_discard(lb);
+	/* Exactly the header: what follows is the client's. */
+	linebuf_consume(lb, (size_t)n);
 	return 0;
 }

@@ -1,22 +1,29 @@
 /*
  * session.c - one SMTP conversation, from greeting to QUIT.
- * Owns: struct session and struct txn, the command table, command
- * sequencing (RFC 5321 4.1.4), every reply to the client, DATA and BDAT
- * reading, and the per-connection and per-message log lines.
- * Not here: sockets and threads (listener.c), path syntax (smtpaddr.c),
- * body decoding (data.c), files (delivery.c, maildir.c).
+ * Owns: struct session and struct txn, the command table and with it all
+ * command sequencing (RFC 5321 4.1.4, RFC 3030), the session's own copy
+ * of each command line, reading DATA and BDAT bodies, counting errors
+ * and junk commands, and the per-connection and per-message log lines.
+ * Not here: sockets and threads (listener.c), the reply format and
+ * flushing (reply.c), ESMTP parameters (esmtp.c), recipient policy
+ * (recipient.c), path syntax (smtpaddr.c), body decoding (data.c), the
+ * copies and their trace headers (delivery.c), files (maildir.c).
  * Threads: one session per thread; the config is read-only; the only
  * shared writes are the atomic counters in session_stats.
+ *
+ * A command handler works on s->cmd, a copy of its line that the
+ * session owns: the socket buffer under it may be resized (between
+ * commands, in session_loop, and nowhere else) without a handler ever
+ * holding a pointer into it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -25,49 +32,46 @@
 #include "buf.h"
 #include "data.h"
 #include "delivery.h"
+#include "esmtp.h"
 #include "linebuf.h"
 #include "log.h"
-#include "maildir.h"
 #include "proxy.h"
+#include "recipient.h"
+#include "reply.h"
 #include "session.h"
 #include "smtpaddr.h"
 #include "sockaddr.h"
 
-/* Session states; commands name the states they are allowed in. */
+/* Session states; the command table says what each command gets in each. */
 enum sess_state {
-	S_CONNECTED = 0x01,	/* greeted, no HELO/EHLO yet */
-	S_HELO = 0x02,		/* HELO/EHLO done, no transaction */
-	S_MAIL = 0x04,		/* MAIL accepted */
-	S_RCPT = 0x08,		/* at least one RCPT accepted */
-	S_BDAT = 0x10,		/* BDAT chunks arriving, LAST not yet */
+	ST_CONNECTED,	/* greeted, no HELO/EHLO yet */
+	ST_HELO,	/* HELO/EHLO done, no transaction */
+	ST_MAIL,	/* MAIL accepted */
+	ST_RCPT,	/* at least one RCPT accepted */
+	ST_BDAT,	/* BDAT chunks arriving, LAST not yet */
+	ST_COUNT
 };
-#define S_ANY	(S_CONNECTED | S_HELO | S_MAIL | S_RCPT | S_BDAT)
-
-enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
-
-#define DSN_VALUE_MAX	500	/* RFC 3461: ORCPT and ENVID are bounded */
-#define FALLBACK_SIZE	512	/* decoded bytes of a failed delivery */
 
 struct rcpt {
-	char	 addr[SMTP_PATH_MAX + 1];	/* as the client wrote it */
-	char	 box[SMTP_LOCALPART_MAX + 1];	/* lower-cased, no extension */
-	char	 domain[SMTP_DOMAIN_MAX + 1];	/* lower-cased */
-	char	*notify;			/* DSN NOTIFY=, recorded */
-	char	*orcpt;				/* DSN ORCPT=, recorded */
+	char		 addr[SMTP_PATH_MAX + 1];	/* as the client wrote it */
+	struct recipient to;				/* its mailbox */
+	char		*notify;			/* DSN NOTIFY=, recorded */
+	char		*orcpt;				/* DSN ORCPT=, recorded */
 };
 
 struct txn {
 	char		 from[SMTP_PATH_MAX + 1];	/* "" for <> */
-	enum body_type	 body;
-	int		 smtputf8;
-	char		 ret[8];			/* DSN RET= */
-	char		 envid[DSN_VALUE_MAX + 1];	/* DSN ENVID= */
+	struct esmtp_mail mail;				/* MAIL's parameters */
 	struct rcpt	**rcpts;
 	int		 nrcpt, caprcpt;
+	/* The recipients by address (any case), for duplicates: indexes
+	 * + 1 into rcpts, open addressing, nslot a power of two. */
+	int		*slot;
+	unsigned	 nslot;
 	/* while the body arrives */
 	struct delivery	 dlv;
 	struct data_decoder dec;
-	int		 started;		/* delivery_begin() done */
+	int		 started;		/* delivery_start() done */
 	int		 too_big;
 	char		 id[20];
 	struct timespec	 t0;
@@ -75,7 +79,6 @@ struct txn {
 };
 
 struct session {
-	int			 fd;
 	const struct config	*cf;
 	char			 addr[INET6_ADDRSTRLEN];	/* "192.0.2.1" */
 	char			 literal[INET6_ADDRSTRLEN + 8];	/* "[IPv6:::1]" */
@@ -84,16 +87,15 @@ struct session {
 	enum sess_state		 state;
 	int			 esmtp;
 	char			 helo[SMTP_DOMAIN_MAX + 1];
-	int			 errors;
-	int			 closing;	/* reply sent, then close */
-	int			 dead;		/* the socket failed */
+	int			 errors;	/* 4xx/5xx since the last message */
+	int			 junk;		/* junk commands, likewise */
 	const char		*end_reason;
 	unsigned		 messages;
-	const char		*cmdline;	/* for rejection log lines */
+	const char		*refusal;	/* 503 text for a chunk read first */
 	struct txn		 tx;
-	size_t			 outlen;
-	char			 out[SESSION_OUTBUF_SIZE];
+	struct reply_out	 out;
 	struct linebuf		 lb;
+	char			 cmd[SMTP_PARAMLINE_MAX + 1];	/* this command */
 };
 
 struct session_stats session_stats;
@@ -115,125 +117,129 @@ static int	cmd_notimpl(struct session *, char *);
 static int	cmd_forbidden(struct session *, char *);
 static int	cmd_unknown(struct session *, char *);
 
+#define CMD_JUNK	0x01	/* counts towards max_junk_commands */
+#define CMD_BODY	0x02	/* a body follows: read through the big buffer */
+#define CMD_CHUNK	0x04	/* BDAT: its chunk is read even when refused */
+
+#define NEED_HELO	"Send HELO/EHLO first"
+#define NESTED_MAIL	"Nested MAIL command"
+#define NEED_MAIL	"Need MAIL command"
+
 /*
- * The command table. A verb used outside its states gets the 503 text
- * beside it; the last entry catches every other verb.
+ * The command table: one entry per verb, the last catching every other
+ * one. refuse[state] is the 503 text the verb gets in that state; NULL
+ * means it is allowed there. maxline bounds the line with its CRLF
+ * (RFC 5321 4.5.3.1.4; MAIL and RCPT may carry parameters).
+ *
+ * While a BDAT transaction is open (ST_BDAT), RFC 3030 2 lets only
+ * further BDAT chunks complete it, and says DATA may not be mixed with
+ * BDAT (3): MAIL, RCPT and DATA get 503 and the transaction stays. RSET
+ * ends it (RFC 3030 2), and so do HELO and EHLO, which RFC 5321 4.1.4
+ * makes equivalent to RSET. NOOP, HELP and QUIT may come at any time
+ * (RFC 5321 4.1.4); VRFY and EXPN are refused there as Postfix does.
+ * BDAT itself is always read to the end of its chunk, allowed or not
+ * (CMD_CHUNK): its bytes must never be taken for commands.
  */
 static const struct command {
 	const char	*verb;
-	unsigned	 states;
-	const char	*seq_error;
 	int		(*fn)(struct session *, char *);
+	size_t		 maxline;
+	unsigned	 flags;
+	const char	*refuse[ST_COUNT];
 } commands[] = {
-	{ "HELO", S_ANY, NULL, cmd_helo },
-	{ "EHLO", S_ANY, NULL, cmd_ehlo },
-	{ "MAIL", S_HELO, NULL, cmd_mail },
-	{ "RCPT", S_MAIL | S_RCPT, "Need MAIL command", cmd_rcpt },
-	{ "DATA", S_RCPT, NULL, cmd_data },
-	{ "BDAT", S_ANY, NULL, cmd_bdat },	/* must always eat its chunk */
-	{ "RSET", S_ANY, NULL, cmd_rset },
-	{ "NOOP", S_ANY, NULL, cmd_noop },
-	{ "QUIT", S_ANY, NULL, cmd_quit },
-	{ "VRFY", S_ANY & ~S_BDAT, "VRFY not allowed during BDAT", cmd_vrfy },
-	{ "EXPN", S_ANY & ~S_BDAT, "EXPN not allowed during BDAT", cmd_notimpl },
-	{ "HELP", S_ANY, NULL, cmd_help },
-	{ "STARTTLS", S_ANY, NULL, cmd_notimpl },
-	{ "AUTH", S_ANY, NULL, cmd_notimpl },
-	{ "TURN", S_ANY, NULL, cmd_notimpl },
-	{ "ETRN", S_ANY, NULL, cmd_notimpl },
+	{ "HELO", cmd_helo, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "EHLO", cmd_ehlo, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "MAIL", cmd_mail, SMTP_PARAMLINE_MAX, 0, {
+		[ST_CONNECTED] = NEED_HELO, [ST_MAIL] = NESTED_MAIL,
+		[ST_RCPT] = NESTED_MAIL, [ST_BDAT] = "MAIL not allowed during BDAT" } },
+	{ "RCPT", cmd_rcpt, SMTP_PARAMLINE_MAX, 0, {
+		[ST_CONNECTED] = NEED_HELO, [ST_HELO] = NEED_MAIL,
+		[ST_BDAT] = "RCPT not allowed during BDAT" } },
+	{ "DATA", cmd_data, SMTP_CMDLINE_MAX, CMD_BODY, {
+		[ST_CONNECTED] = NEED_HELO, [ST_HELO] = NEED_MAIL,
+		[ST_MAIL] = "No valid recipients",
+		[ST_BDAT] = "DATA not allowed during BDAT" } },
+	{ "BDAT", cmd_bdat, SMTP_CMDLINE_MAX, CMD_BODY | CMD_CHUNK, {
+		[ST_CONNECTED] = NEED_HELO, [ST_HELO] = NEED_MAIL,
+		[ST_MAIL] = "No valid recipients" } },
+	{ "RSET", cmd_rset, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
+	{ "NOOP", cmd_noop, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
+	{ "QUIT", cmd_quit, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "VRFY", cmd_vrfy, SMTP_CMDLINE_MAX, CMD_JUNK, {
+		[ST_BDAT] = "VRFY not allowed during BDAT" } },
+	{ "EXPN", cmd_notimpl, SMTP_CMDLINE_MAX, CMD_JUNK, {
+		[ST_BDAT] = "EXPN not allowed during BDAT" } },
+	{ "HELP", cmd_help, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
+	{ "STARTTLS", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "AUTH", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "TURN", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
+	{ "ETRN", cmd_notimpl, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
 	/* A web browser or proxy client talking to port 25. */
-	{ "GET", S_ANY, NULL, cmd_forbidden },
-	{ "POST", S_ANY, NULL, cmd_forbidden },
-	{ "HEAD", S_ANY, NULL, cmd_forbidden },
-	{ "CONNECT", S_ANY, NULL, cmd_forbidden },
-	{ NULL, S_ANY, NULL, cmd_unknown },
+	{ "GET", cmd_forbidden, SMTP_PARAMLINE_MAX, 0, { NULL } },
+	{ "POST", cmd_forbidden, SMTP_PARAMLINE_MAX, 0, { NULL } },
+	{ "HEAD", cmd_forbidden, SMTP_PARAMLINE_MAX, 0, { NULL } },
+	{ "CONNECT", cmd_forbidden, SMTP_PARAMLINE_MAX, 0, { NULL } },
+	{ NULL, cmd_unknown, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
 };
 
-/* flush - send the queued replies (RFC 2920: once per batch). */
+static void
+reply_common(struct session *s, int code, int more, const char *esc,
+    const char *fmt, va_list ap)
+{
+	char	text[SMTP_REPLY_MAX];
+
+	reply_vadd(&s->out, code, more, esc, text, sizeof text, fmt, ap);
+	log_debug("session=%lu >>> %d%c%s", s->id, code, more ? '-' : ' ', text);
+	if (code >= 400 && code != 421 && !more) {
+		/* Every refusal counts towards max_errors and is logged. */
+		s->errors++;
+		log_info("session=%lu client=%s reject code=%d %s text=\"%s\" command=\"%.100s\"",
+		    s->id, s->literal, code, esc ? esc : "", text, s->cmd);
+	}
+}
+
+/* reply - queue the one reply a command gets. */
+static void
+reply(struct session *s, int code, const char *esc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void
+reply(struct session *s, int code, const char *esc, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	reply_common(s, code, 0, esc, fmt, ap);
+	va_end(ap);
+}
+
+/* reply_more - a "250-" line of a multi-line reply. */
+static void
+reply_more(struct session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void
+reply_more(struct session *s, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	reply_common(s, code, 1, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* reply_decided - a reply decided elsewhere (esmtp.c, recipient.c). */
+static void
+reply_decided(struct session *s, const struct smtp_reply *r)
+{
+	reply(s, r->code, r->esc, "%s", r->text);
+}
+
+/* flush - send what is queued; note a client that went. */
 static void
 flush(struct session *s)
 {
-	size_t	off = 0;
-	ssize_t	n;
-
-	while (off < s->outlen && !s->dead) {
-		n = send(s->fd, s->out + off, s->outlen - off, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			s->dead = 1;	/* also SO_SNDTIMEO: a client not reading */
-			s->end_reason = "write error";
-			break;
-		}
-		off += (size_t)n;
-	}
-	s->outlen = 0;
-}
-
-/* reply_line - queue one reply line; more = 1 for "250-" lines. */
-static void
-reply_line(struct session *s, int code, int more, const char *esc,
-    const char *fmt, va_list ap)
-{
-	char	line[SMTP_REPLY_MAX];
-	int	n, m;
-
-	n = snprintf(line, sizeof line, "%d%c", code, more ? '-' : ' ');
-	if (esc != NULL)
-		n += snprintf(line + n, sizeof line - (size_t)n, "%s ", esc);
-	m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof line - 3)
-		n = (int)sizeof line - 3;
-	log_debug("session=%lu >>> %.*s", s->id, n, line);
-	line[n++] = '\r';
-	line[n++] = '\n';
-	if (s->outlen + (size_t)n > sizeof s->out)
-		flush(s);
-	memcpy(s->out + s->outlen, line, (size_t)n);
-	s->outlen += (size_t)n;
-}
-
-/*
- * reply - queue the one reply a command gets. Every 4xx/5xx counts
- * towards max_errors and gets a log line.
- */
-static void
-reply(struct session *s, int code, const char *esc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void
-reply(struct session *s, int code, const char *esc, const char *fmt, ...)
-{
-	va_list	ap;
-	char	text[SMTP_REPLY_MAX];
-
-	va_start(ap, fmt);
-	reply_line(s, code, 0, esc, fmt, ap);
-	va_end(ap);
-	if (code >= 400 && code != 421) {
-		s->errors++;
-		va_start(ap, fmt);
-		vsnprintf(text, sizeof text, fmt, ap);
-		va_end(ap);
-		log_info("session=%lu client=%s reject code=%d %s text=\"%s\" command=\"%.100s\"",
-		    s->id, s->literal, code, esc ? esc : "", text,
-		    s->cmdline ? s->cmdline : "");
-	}
-}
-
-static void
-reply_more(struct session *s, int code, const char *esc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void
-reply_more(struct session *s, int code, const char *esc, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	reply_line(s, code, 1, esc, fmt, ap);
-	va_end(ap);
+	if (reply_flush(&s->out) == -1 && s->end_reason != NULL &&
+	    strcmp(s->end_reason, "closed") == 0)
+		s->end_reason = "write error";
 }
 
 /* txn_reset - forget the transaction: RSET, HELO/EHLO, MAIL, end of data. */
@@ -249,57 +255,140 @@ txn_reset(struct session *s)
 		free(tx->rcpts[i]);
 	}
 	free(tx->rcpts);
+	free(tx->slot);
 	if (tx->started)
 		delivery_end(&tx->dlv);
-	memset(tx, 0, sizeof *tx);
-	linebuf_bulk(&s->lb, 0);
-	if (s->state & (S_MAIL | S_RCPT | S_BDAT))
-		s->state = S_HELO;
+	tx->rcpts = NULL;
+	tx->nrcpt = tx->caprcpt = 0;
+	tx->slot = NULL;
+	tx->nslot = 0;
+	tx->started = tx->too_big = 0;
+	tx->from[0] = '\0';
+	tx->id[0] = '\0';
+	memset(&tx->mail, 0, sizeof tx->mail);
+	if (s->state > ST_HELO)
+		s->state = ST_HELO;
 }
 
-/* is_verb - case-insensitive "VERB" followed by end or space. */
+/* rcpt_hash - FNV-1a of an address, letters folded. */
+static unsigned
+rcpt_hash(const char *a)
+{
+	unsigned h = 2166136261u;
+
+	for (; *a; a++) {
+		unsigned char c = (unsigned char)*a;
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+/* rcpt_find - the slot of addr: where it is, or the empty one it would
+ * take. The table is never full (rcpt_grow keeps it at most half). */
+static unsigned
+rcpt_find(const struct txn *tx, const char *addr)
+{
+	unsigned i = rcpt_hash(addr) & (tx->nslot - 1);
+
+	while (tx->slot[i] != 0 && strcasecmp(tx->rcpts[tx->slot[i] - 1]->addr, addr) != 0)
+		i = (i + 1) & (tx->nslot - 1);
+	return i;
+}
+
+/* rcpt_grow - room for one more recipient; 0 or -1. */
 static int
-is_verb(const char *line, const char *verb, char **args)
+rcpt_grow(struct txn *tx, int max)
+{
+	struct rcpt **n;
+	int	*slot, *old = tx->slot, i, cap;
+	unsigned nslot, oldn = tx->nslot;
+
+	if (tx->nrcpt == tx->caprcpt) {
+		cap = tx->caprcpt ? tx->caprcpt * 2 : 4;
+		if (cap > max)
+			cap = max;
+		if ((n = realloc(tx->rcpts, (size_t)cap * sizeof *n)) == NULL)
+			return -1;
+		tx->rcpts = n;
+		tx->caprcpt = cap;
+	}
+	if ((unsigned)(tx->nrcpt + 1) * 2 <= tx->nslot)
+		return 0;
+	nslot = tx->nslot ? tx->nslot * 2 : 16;
+	if ((slot = calloc(nslot, sizeof *slot)) == NULL)
+		return -1;
+	tx->slot = slot;
+	tx->nslot = nslot;
+	for (i = 0; i < (int)oldn; i++)
+		if (old[i] != 0)
+			slot[rcpt_find(tx, tx->rcpts[old[i] - 1]->addr)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* is_verb - case-insensitive "VERB" ending the line or followed by a
+ * space (args after it) or a tab (args from it: a syntax error). */
+static int
+is_verb(char *line, const char *verb, char **args)
 {
 	size_t	n = strlen(verb);
 
-	if (strncasecmp(line, verb, n) != 0 || (line[n] != '\0' && line[n] != ' '))
+	if (strncasecmp(line, verb, n) != 0 ||
+	    (line[n] != '\0' && line[n] != ' ' && line[n] != '\t'))
 		return 0;
-	*args = (char *)(uintptr_t)(line + n + (line[n] == ' '));
+	*args = line + n + (line[n] == ' ');
 	return 1;
 }
 
-/* session_command - dispatch one command line; -1 to close. */
-static int
-session_command(struct session *s, char *line)
+/* lookup - the table entry for the command in s->cmd, and its args. */
+static const struct command *
+lookup(struct session *s, char **args)
 {
 	const struct command *c;
-	char	*args = NULL;
 
-	s->cmdline = line;
-	log_debug("session=%lu <<< %s", s->id, line);
 	for (c = commands; c->verb != NULL; c++)
-		if (is_verb(line, c->verb, &args))
-			break;
-	if (c->verb == NULL)
-		args = line;
-	if (!(c->states & s->state)) {
-		const char *why = c->seq_error;
-		if (why == NULL) {
-			if (s->state == S_CONNECTED)
-				why = "Send HELO/EHLO first";
-			else if (s->state == S_BDAT)
-				why = "Only BDAT, RSET, NOOP or QUIT during BDAT";
-			else if (c->fn == cmd_mail)
-				why = "Nested MAIL command";
-			else if (c->fn == cmd_data && s->state == S_MAIL)
-				why = "No valid recipients";
-			else
-				why = "Need RCPT command";
-		}
+		if (is_verb(s->cmd, c->verb, args))
+			return c;
+	*args = s->cmd;
+	return c;
+}
+
+/* bdat_unreadable - a BDAT whose size cannot be read: the chunk's
+ * bytes would be taken for commands, so the session ends here. */
+static int
+bdat_unreadable(struct session *s)
+{
+	reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]; closing");
+	s->end_reason = "BDAT size unreadable";
+	return -1;
+}
+
+/* session_command - one command line in s->cmd (len octets); -1 to close. */
+static int
+session_command(struct session *s, const struct command *c, char *args, size_t len)
+{
+	const char *why = c->refuse[s->state];
+
+	log_debug("session=%lu <<< %s", s->id, s->cmd);
+	if (len + 2 > c->maxline) {
+		if (c->flags & CMD_CHUNK)
+			return bdat_unreadable(s);
+		reply(s, 500, "5.5.2", "Line too long");
+		return 0;
+	}
+	if ((c->flags & CMD_JUNK) && s->cf->max_junk_commands > 0 &&
+	    ++s->junk > s->cf->max_junk_commands) {
+		reply(s, 421, "4.7.0", "%s Too many junk commands, closing", s->cf->hostname);
+		s->end_reason = "too many junk commands";
+		return -1;
+	}
+	if (why != NULL && !(c->flags & CMD_CHUNK)) {
 		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", why);
 		return 0;
 	}
+	s->refusal = why;
 	return c->fn(s, args);
 }
 
@@ -315,8 +404,8 @@ valid_helo(const char *a)
 		unsigned char c = (unsigned char)*a;
 		if (c <= 0x20 || c == 0x7f)
 			return 0;
-		/* UTF-8 host names (RFC 6531) are allowed; checked below. */
 	}
+	/* UTF-8 host names (RFC 6531) are allowed, if well formed. */
 	return 1;
 }
 
@@ -335,7 +424,7 @@ helo_common(struct session *s, char *args, int esmtp, const char *verb)
 	txn_reset(s);
 	buf_copy(s->helo, sizeof s->helo, args);
 	s->esmtp = esmtp;
-	s->state = S_HELO;
+	s->state = ST_HELO;
 	return 1;
 }
 
@@ -352,56 +441,16 @@ cmd_ehlo(struct session *s, char *args)
 {
 	if (!helo_common(s, args, 1, "EHLO"))
 		return 0;
-	reply_more(s, 250, NULL, "%s Hello %s %s", s->cf->hostname, s->helo, s->literal);
-	reply_more(s, 250, NULL, "PIPELINING");
-	reply_more(s, 250, NULL, "SIZE %llu", (unsigned long long)s->cf->max_message_size);
-	reply_more(s, 250, NULL, "8BITMIME");
-	reply_more(s, 250, NULL, "BINARYMIME");
-	reply_more(s, 250, NULL, "CHUNKING");
-	reply_more(s, 250, NULL, "SMTPUTF8");
-	reply_more(s, 250, NULL, "DSN");
+	reply_more(s, 250, "%s Hello %s %s", s->cf->hostname, s->helo, s->literal);
+	reply_more(s, 250, "PIPELINING");
+	reply_more(s, 250, "SIZE %llu", (unsigned long long)s->cf->max_message_size);
+	reply_more(s, 250, "8BITMIME");
+	reply_more(s, 250, "BINARYMIME");
+	reply_more(s, 250, "CHUNKING");
+	reply_more(s, 250, "SMTPUTF8");
+	reply_more(s, 250, "DSN");
 	reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 	return 0;
-}
-
-/* parse_size - RFC 1870 size-value, overflow-checked; 0 or -1. */
-static int
-parse_size(const char *v, unsigned long long *out)
-{
-	unsigned long long n = 0;
-
-	if (*v == '\0' || strlen(v) > 20)
-		return -1;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9')
-			return -1;
-		if (__builtin_mul_overflow(n, 10, &n) ||
-		    __builtin_add_overflow(n, (unsigned)(*v - '0'), &n))
-			return -1;
-	}
-	*out = n;
-	return 0;
-}
-
-/* valid_xtext - RFC 3461 4: xtext, bounded. */
-static int
-valid_xtext(const char *v)
-{
-	size_t	n = strlen(v);
-
-	if (n == 0 || n > DSN_VALUE_MAX)
-		return 0;
-	for (; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c == '+') {
-			if (!strchr("0123456789ABCDEF", v[1]) || !v[1] ||
-			    !strchr("0123456789ABCDEF", v[2]) || !v[2])
-				return 0;
-			v += 2;
-		} else if (c < 33 || c > 126 || c == '=')
-			return 0;
-	}
-	return 1;
 }
 
 /* path_arg - "FROM:" / "TO:" then the path (spaces after ':' tolerated). */
@@ -418,15 +467,24 @@ path_arg(char *args, const char *kw)
 	return args;
 }
 
+/* path_end - the parameters after a parsed path, or NULL if the path
+ * is followed by anything but a space or the end. */
+static char *
+path_end(char *args, const char *end)
+{
+	char	*p = args + (end - args);
+
+	return *p == '\0' || *p == ' ' ? p : NULL;
+}
+
 static int
 cmd_mail(struct session *s, char *args)
 {
+	struct esmtp_mail m;
+	struct smtp_reply r;
 	struct smtpaddr	 a;
 	const char	*why, *end;
-	char		*p, *key, *val;
-	unsigned long long size = 0;
-	int		 r, utf8 = 0, body = BODY_7BIT;
-	char		 ret[8] = "", envid[DSN_VALUE_MAX + 1] = "";
+	char		*p;
 
 	if ((p = path_arg(args, "FROM:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -436,54 +494,20 @@ cmd_mail(struct session *s, char *args)
 		reply(s, 501, "5.1.7", "Bad sender address syntax: %s", why);
 		return 0;
 	}
-	if (*end != '\0' && *end != ' ') {
+	if ((p = path_end(p, end)) == NULL) {
 		reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return 0;
 	}
-	p = (char *)(uintptr_t)end;
-	while ((r = smtpaddr_next_param(&p, &key, &val)) == 1) {
-		if (strcasecmp(key, "SIZE") == 0 && val != NULL) {
-			if (parse_size(val, &size) == -1) {
-				reply(s, 501, "5.5.4", "Bad SIZE parameter");
-				return 0;
-			}
-		} else if (strcasecmp(key, "BODY") == 0 && val != NULL) {
-			if (strcasecmp(val, "7BIT") == 0)
-				body = BODY_7BIT;
-			else if (strcasecmp(val, "8BITMIME") == 0)
-				body = BODY_8BITMIME;
-			else if (strcasecmp(val, "BINARYMIME") == 0)
-				body = BODY_BINARYMIME;
-			else {
-				reply(s, 501, "5.5.4", "Bad BODY parameter");
-				return 0;
-			}
-		} else if (strcasecmp(key, "SMTPUTF8") == 0 && val == NULL) {
-			utf8 = 1;
-		} else if (strcasecmp(key, "RET") == 0 && val != NULL &&
-		    (strcasecmp(val, "FULL") == 0 || strcasecmp(val, "HDRS") == 0)) {
-			buf_copy(ret, sizeof ret, val);
-		} else if (strcasecmp(key, "ENVID") == 0 && val != NULL) {
-			if (!valid_xtext(val)) {
-				reply(s, 501, "5.5.4", "Bad ENVID parameter");
-				return 0;
-			}
-			buf_copy(envid, sizeof envid, val);
-		} else {
-			reply(s, 555, "5.5.4", "Unsupported MAIL parameter %.40s", key);
-			return 0;
-		}
-	}
-	if (r == -1) {
-		reply(s, 501, "5.5.4", "Bad MAIL parameter syntax");
+	if (esmtp_mail_params(p, &m, &r) == -1) {
+		reply_decided(s, &r);
 		return 0;
 	}
-	if (a.has_utf8 && !utf8) {
+	if (a.has_utf8 && !m.smtputf8) {
 		/* RFC 6531 3.5 */
 		reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return 0;
 	}
-	if (size > s->cf->max_message_size) {
+	if (m.size > s->cf->max_message_size) {
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %llu octets",
 		    (unsigned long long)s->cf->max_message_size);
 		return 0;
@@ -493,140 +517,81 @@ cmd_mail(struct session *s, char *args)
 		reply(s, 501, "5.1.7", "Sender address too long");
 		return 0;
 	}
-	s->tx.body = body;
-	s->tx.smtputf8 = utf8;
-	buf_copy(s->tx.ret, sizeof s->tx.ret, ret);
-	buf_copy(s->tx.envid, sizeof s->tx.envid, envid);
-	s->state = S_MAIL;
+	s->tx.mail = m;
+	s->state = ST_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
 	return 0;
-}
-
-/* valid_notify - RFC 3461 4.1: NEVER, or a list of SUCCESS/FAILURE/DELAY. */
-static int
-valid_notify(const char *v)
-{
-	char	copy[64], *tok, *save = NULL;
-
-	if (strcasecmp(v, "NEVER") == 0)
-		return 1;
-	if (buf_copy(copy, sizeof copy, v) == -1)
-		return 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		if (strcasecmp(tok, "SUCCESS") && strcasecmp(tok, "FAILURE") &&
-		    strcasecmp(tok, "DELAY"))
-			return 0;
-	return v[0] != ',' && v[strlen(v) - 1] != ',';
 }
 
 static int
 cmd_rcpt(struct session *s, char *args)
 {
+	const struct config *cf = s->cf;
+	struct txn	*tx = &s->tx;
+	struct esmtp_rcpt prm;
+	struct recipient to;
+	struct smtp_reply r;
 	struct smtpaddr	 a;
 	struct rcpt	*rc;
-	const struct config *cf = s->cf;
-	const char	*why, *end, *domain;
-	char		*p, *key, *val, *notify = NULL, *orcpt = NULL;
-	char		 box[SMTP_LOCALPART_MAX + 1], addr[SMTP_PATH_MAX + 1];
-	char		 dom[SMTP_DOMAIN_MAX + 1];
-	int		 r, i;
+	const char	*why, *end;
+	char		*p, addr[SMTP_PATH_MAX + 1];
+	unsigned	 slot;
 
 	if ((p = path_arg(args, "TO:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
 		return 0;
 	}
 	if (smtpaddr_parse(p, SMTPADDR_UTF8 | SMTPADDR_POSTMASTER_OK, &a, &end, &why) == -1 ||
-	    (*end != '\0' && *end != ' ')) {
+	    (p = path_end(p, end)) == NULL) {
 		reply(s, 501, "5.1.3", "Bad recipient address syntax");
 		return 0;
 	}
-	p = (char *)(uintptr_t)end;
-	while ((r = smtpaddr_next_param(&p, &key, &val)) == 1) {
-		if (strcasecmp(key, "NOTIFY") == 0 && val != NULL && valid_notify(val))
-			notify = val;
-		else if (strcasecmp(key, "ORCPT") == 0 && val != NULL &&
-		    strchr(val, ';') != NULL && valid_xtext(val))
-			orcpt = val;
-		else {
-			reply(s, 555, "5.5.4", "Unsupported RCPT parameter %.40s", key);
-			return 0;
-		}
-	}
-	if (r == -1) {
-		reply(s, 501, "5.5.4", "Bad RCPT parameter syntax");
+	if (esmtp_rcpt_params(p, &prm, &r) == -1) {
+		reply_decided(s, &r);
 		return 0;
 	}
-	if (a.has_utf8 && !s->tx.smtputf8) {
+	if (a.has_utf8 && !tx->mail.smtputf8) {
 		reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return 0;
 	}
+	if (recipient_resolve(cf, &a, &to, &r) == -1) {
+		reply_decided(s, &r);
+		return 0;
+	}
 	/* RFC 5321 4.1.1.3: <postmaster> alone means our first domain. */
-	domain = a.domain[0] ? a.domain : cf->domains[0];
-	if (!config_has_domain(cf, domain)) {
-		reply(s, 550, "5.7.1", "Relay access denied");
-		return 0;
-	}
-	buf_copy(dom, sizeof dom, domain);
-	buf_lower(dom);
-	buf_copy(box, sizeof box, a.local_plain);
-	buf_lower(box);
-	if (cf->recipient_delimiter && box[0] != cf->recipient_delimiter) {
-		char *d = strchr(box, cf->recipient_delimiter);
-		if (d != NULL)
-			*d = '\0';
-	}
-	if (!maildir_local_ok(box)) {
-		reply(s, 550, "5.1.3", "Recipient local part cannot name a mailbox");
-		return 0;
-	}
-	if (strcmp(box, "postmaster") != 0 && config_domain_restricted(cf, dom) &&
-	    !config_has_mailbox(cf, box, dom)) {
-		reply(s, 550, "5.1.1", "Recipient address rejected: User unknown");
-		return 0;
-	}
 	if (a.domain[0] == '\0')
-		buf_copy(a.domain, sizeof a.domain, dom);
+		buf_copy(a.domain, sizeof a.domain, to.domain);
 	if (smtpaddr_format(&a, addr, sizeof addr) == -1) {
 		reply(s, 501, "5.1.3", "Recipient address too long");
 		return 0;
 	}
-	for (i = 0; i < s->tx.nrcpt; i++)
-		if (strcasecmp(s->tx.rcpts[i]->addr, addr) == 0) {
-			/* The same recipient twice: one copy. */
-			reply(s, 250, "2.1.5", "Ok");
-			return 0;
-		}
-	if (s->tx.nrcpt >= cf->max_recipients) {
+	if (tx->nslot > 0 && tx->slot[rcpt_find(tx, addr)] != 0) {
+		/* The same recipient twice: one copy. */
+		reply(s, 250, "2.1.5", "Ok");
+		return 0;
+	}
+	if (tx->nrcpt >= cf->max_recipients) {
 		reply(s, 452, "4.5.3", "Too many recipients");
 		return 0;
 	}
-	if (s->tx.nrcpt == s->tx.caprcpt) {
-		int cap = s->tx.caprcpt ? s->tx.caprcpt * 2 : 4;
-		struct rcpt **n;
-		if (cap > cf->max_recipients)
-			cap = cf->max_recipients;
-		if ((n = realloc(s->tx.rcpts, (size_t)cap * sizeof *n)) == NULL) {
-			reply(s, 452, "4.3.1", "Insufficient system storage");
-			return 0;
-		}
-		s->tx.rcpts = n;
-		s->tx.caprcpt = cap;
+	if (rcpt_grow(tx, cf->max_recipients) == -1 ||
+	    (rc = calloc(1, sizeof *rc)) == NULL) {
+		reply(s, 452, "4.3.1", "Insufficient system storage");
+		return 0;
 	}
-	if ((rc = calloc(1, sizeof *rc)) == NULL ||
-	    (notify && (rc->notify = strdup(notify)) == NULL) ||
-	    (orcpt && (rc->orcpt = strdup(orcpt)) == NULL)) {
-		if (rc) {
-			free(rc->notify);
-			free(rc);
-		}
+	if ((prm.notify[0] && (rc->notify = strdup(prm.notify)) == NULL) ||
+	    (prm.orcpt[0] && (rc->orcpt = strdup(prm.orcpt)) == NULL)) {
+		free(rc->notify);
+		free(rc);
 		reply(s, 452, "4.3.1", "Insufficient system storage");
 		return 0;
 	}
 	buf_copy(rc->addr, sizeof rc->addr, addr);
-	buf_copy(rc->box, sizeof rc->box, box);
-	buf_copy(rc->domain, sizeof rc->domain, dom);
-	s->tx.rcpts[s->tx.nrcpt++] = rc;
-	s->state = S_RCPT;
+	rc->to = to;
+	slot = rcpt_find(tx, addr);
+	tx->rcpts[tx->nrcpt++] = rc;
+	tx->slot[slot] = tx->nrcpt;
+	s->state = ST_RCPT;
 	reply(s, 250, "2.1.5", "Ok");
 	return 0;
 }
@@ -649,71 +614,36 @@ session_id_init(void)
 	atomic_store(&msgid_counter, r);
 }
 
-/* rfc5322_date - "Thu, 26 Nov 2026 17:36:08 +0000" */
-static void
-rfc5322_date(char *buf, size_t size)
-{
-	time_t	now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	if (strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
-		buf[0] = '\0';
-}
-
 /*
- * delivery_start - open one copy per recipient and write its trace
- * headers. Failures are kept in tx->dlv.err and answered after the body.
+ * delivery_start - open one copy per recipient, with its trace headers.
+ * A failure is kept in tx->dlv.err, the body is read all the same, and
+ * the failure is answered after it.
  */
 static void
 delivery_start(struct session *s)
 {
+	const struct config *cf = s->cf;
 	struct txn	*tx = &s->tx;
-	/* On the heap: a thread's stack pages stay with it while it idles. */
-	struct {
-		char	root[1024], path[2048], hdr[2048], date[64];
-	}		*b;
-	const char	*why, *proto;
-	int		 i, n;
+	struct delivery_trace t;
+	int		 i;
 
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
-	tx->deadline = linebuf_now() + s->cf->transaction_timeout;
+	tx->deadline = linebuf_now() + cf->transaction_timeout;
 	new_msgid(tx->id, sizeof tx->id);
-	data_init(&tx->dec, s->cf->bare_newline == BARE_NEWLINE_KEEP);
+	data_init(&tx->dec, cf->bare_newline == BARE_NEWLINE_KEEP);
 	tx->started = 1;
-	linebuf_bulk(&s->lb, 1);
-	if (delivery_begin(&tx->dlv, tx->nrcpt, s->cf->fsync) == -1)
+	tx->too_big = 0;
+	if (delivery_begin(&tx->dlv, tx->nrcpt, cf->fsync) == -1)
 		return;
-	if ((b = malloc(sizeof *b)) == NULL) {
-		tx->dlv.err = ENOMEM;
-		return;
-	}
-	rfc5322_date(b->date, sizeof b->date);
-	proto = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	maildir_root(s->cf->maildir, b->root, sizeof b->root);
-	for (i = 0; i < tx->nrcpt && !tx->dlv.err; i++) {
-		struct rcpt *rc = tx->rcpts[i];
-
-		if (maildir_expand(s->cf->maildir, rc->box, rc->domain, b->path,
-		    sizeof b->path, &why) == -1) {
-			tx->dlv.err = ENAMETOOLONG;
-			break;
-		}
-		/* RFC 5321 4.4: Return-Path, then our Received: line. */
-		n = snprintf(b->hdr, sizeof b->hdr,
-		    "Return-Path: <%s>\n"
-		    "Received: from %s (%s)\n"
-		    "\tby %s (smtpd) with %s id %s\n"
-		    "\tfor <%s>; %s\n",
-		    tx->from, s->helo, s->literal, s->cf->hostname, proto,
-		    tx->id, rc->addr, b->date);
-		if (n < 0 || (size_t)n >= sizeof b->hdr) {
-			tx->dlv.err = ENAMETOOLONG;
-			break;
-		}
-		delivery_add(&tx->dlv, b->root, b->path, b->hdr, (size_t)n);
-	}
-	free(b);
+	t.from = tx->from;
+	t.helo = s->helo;
+	t.client = s->literal;
+	t.host = cf->hostname;
+	t.proto = tx->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	t.id = tx->id;
+	for (i = 0; i < tx->nrcpt; i++)
+		delivery_add(&tx->dlv, cf->spool_root, cf->maildir, tx->rcpts[i]->addr,
+		    tx->rcpts[i]->to.box, tx->rcpts[i]->to.domain, &t);
 }
 
 /* log_message - the one log line per message. */
@@ -744,22 +674,8 @@ log_message(struct session *s, int code, const char *result)
 	    "result=%s code=%d delay=%ldms%s%s%s%s",
 	    tx->id, s->id, s->literal, s->helo, tx->from, to,
 	    (unsigned long long)tx->dec.size, result, code, ms,
-	    tx->envid[0] ? " envid=" : "", tx->envid,
-	    tx->ret[0] ? " ret=" : "", tx->ret);
-}
-
-/* body_space - where the next decoded body bytes go: in place, in the
- * delivery's own buffer, or in fallback (FALLBACK_SIZE bytes) once the
- * delivery has failed and the body is only read to its end. */
-static char *
-body_space(struct txn *tx, char *fallback, size_t *cap)
-{
-	char	*out;
-
-	if ((out = delivery_space(&tx->dlv, cap)) != NULL)
-		return out;
-	*cap = FALLBACK_SIZE;
-	return fallback;
+	    tx->mail.envid[0] ? " envid=" : "", tx->mail.envid,
+	    tx->mail.ret[0] ? " ret=" : "", tx->mail.ret);
 }
 
 /* finish_message - commit or refuse after the last byte; one reply. */
@@ -793,7 +709,9 @@ finish_message(struct session *s)
 		atomic_fetch_add(&session_stats.accepted, 1);
 		atomic_fetch_add(&session_stats.bytes, tx->dec.size);
 		s->messages++;
-		s->errors = 0;	/* max_errors counts errors without a delivery */
+		/* max_errors and max_junk_commands count since a delivery. */
+		s->errors = 0;
+		s->junk = 0;
 		txn_reset(s);
 		return;
 	}
@@ -815,50 +733,79 @@ lb_failed(struct session *s, enum linebuf_result r)
 	return -1;
 }
 
+/*
+ * body_read - a message body from the client into the delivery: a DATA
+ * body up to its end marker (raw 0), or the n octets of a BDAT chunk
+ * (raw 1). One rule for the size limit: once the decoded size passes
+ * max_message_size, the delivery stops and the rest is only read.
+ * Returns LB_OK at the end, or why reading stopped.
+ */
+static enum linebuf_result
+body_read(struct session *s, int raw, uint64_t n)
+{
+	struct txn	*tx = &s->tx;
+	enum data_result dr = DATA_MORE;
+	enum linebuf_result r;
+	const char	*in;
+	char		*out;
+	size_t		 avail, room, olen, used;
+
+	while (raw ? n > 0 : dr == DATA_MORE) {
+		if (linebuf_pending(&s->lb) == 0) {
+			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, tx->deadline, 0);
+			if (r != LB_OK)
+				return r;
+			continue;
+		}
+		in = linebuf_peek(&s->lb, &avail);
+		out = delivery_space(&tx->dlv, &room);
+		if (raw) {
+			/* data_feed_raw writes at most one byte more. */
+			used = avail < n ? avail : (size_t)n;
+			if (used > room - 1)
+				used = room - 1;
+			olen = data_feed_raw(&tx->dec, in, used, out);
+			n -= used;
+		} else {
+			/* data_feed writes at most two bytes more. */
+			if (avail > room - 2)
+				avail = room - 2;
+			dr = data_feed(&tx->dec, in, avail, out, &olen, &used);
+		}
+		linebuf_consume(&s->lb, used);
+		delivery_wrote(&tx->dlv, olen);
+		if (tx->dec.size > s->cf->max_message_size && !tx->too_big) {
+			tx->too_big = 1;
+			delivery_fail(&tx->dlv, EFBIG);
+		}
+	}
+	return LB_OK;
+}
+
 static int
 cmd_data(struct session *s, char *args)
 {
 	struct txn	*tx = &s->tx;
-	char		 fallback[FALLBACK_SIZE], *out;
-	size_t		 olen, used, n, outcap;
-	enum data_result dr = DATA_MORE;
 	enum linebuf_result r;
 
 	if (*args != '\0') {
 		reply(s, 501, "5.5.4", "Syntax: DATA");
 		return 0;
 	}
-	if (tx->body == BODY_BINARYMIME) {
+	if (tx->mail.body == BODY_BINARYMIME) {
 		/* RFC 3030 3: BINARYMIME bodies travel by BDAT only. */
 		reply(s, 503, "5.5.1", "Bad sequence of commands: use BDAT with BODY=BINARYMIME");
 		return 0;
 	}
 	delivery_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-	s->cmdline = "(end of DATA)";	/* the line buffer is about to be reused */
 	flush(s);
-	if (s->dead)
+	if (s->out.dead)
 		return -1;
-	while (dr == DATA_MORE) {
-		if (linebuf_pending(&s->lb) == 0) {
-			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, tx->deadline, 0);
-			if (r != LB_OK) {
-				log_message(s, 0, r == LB_TIMEOUT ? "timeout" : "disconnected");
-				txn_reset(s);
-				return lb_failed(s, r);
-			}
-			continue;
-		}
-		out = body_space(tx, fallback, &outcap);
-		n = linebuf_pending(&s->lb);
-		if (n > outcap - 2)
-			n = outcap - 2;
-		dr = data_feed(&tx->dec, s->lb.buf + s->lb.off, n, out, &olen, &used);
-		linebuf_consume(&s->lb, used);
-		if (tx->dec.size > s->cf->max_message_size)
-			tx->too_big = 1;
-		if (!tx->too_big && out != fallback)
-			delivery_wrote(&tx->dlv, olen);
+	if ((r = body_read(s, 0, 0)) != LB_OK) {
+		log_message(s, 0, r == LB_TIMEOUT ? "timeout" : "disconnected");
+		txn_reset(s);
+		return lb_failed(s, r);
 	}
 	finish_message(s);
 	return 0;
@@ -867,78 +814,39 @@ cmd_data(struct session *s, char *args)
 /*
  * cmd_bdat - RFC 3030 chunk: exactly n octets follow the command line.
  * The chunk is always read, even when the command is refused, so that
- * its bytes are never taken for commands.
+ * its bytes are never taken for commands; a BDAT whose size cannot be
+ * read closes the session.
  */
 static int
 cmd_bdat(struct session *s, char *args)
 {
 	struct txn	*tx = &s->tx;
-	unsigned long long n;
-	char		 num[24], fallback[FALLBACK_SIZE], *out;
-	const char	*seq = NULL;
-	size_t		 take, olen, outcap;
-	int		 last = 0;
-	time_t		 deadline;
+	uint64_t	 n;
+	int		 last;
 	enum linebuf_result r;
-	char		*sp = strchr(args, ' ');
-	size_t		 nl = sp ? (size_t)(sp - args) : strlen(args);
+	size_t		 room;
+	char		*out;
 
-	if (nl == 0 || nl >= sizeof num) {
-		reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+	if (esmtp_bdat(args, &n, &last) == -1)
+		return bdat_unreadable(s);
+	if (s->refusal != NULL) {
+		/* It belongs to no transaction: its own deadline. */
+		r = linebuf_skip(&s->lb, n, s->cf->data_timeout * 1000,
+		    linebuf_now() + s->cf->transaction_timeout);
+		if (r != LB_OK)
+			return lb_failed(s, r);
+		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", s->refusal);
 		return 0;
 	}
-	memcpy(num, args, nl);
-	num[nl] = '\0';
-	if (parse_size(num, &n) == -1 ||
-	    (sp != NULL && strcasecmp(sp + 1, "LAST") != 0)) {
-		/* Its size is unknown: the session cannot stay in step. */
-		reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
-		s->closing = 1;
-		return -1;
-	}
-	last = sp != NULL;
-	s->cmdline = last ? "BDAT LAST" : "BDAT";
-	if (!(s->state & (S_RCPT | S_BDAT)))
-		seq = s->state == S_MAIL ? "No valid recipients" :
-		    s->state == S_CONNECTED ? "Send HELO/EHLO first" : "Need MAIL command";
-	if (seq == NULL && s->state == S_RCPT) {
+	if (s->state == ST_RCPT) {
 		delivery_start(s);
-		s->state = S_BDAT;
+		s->state = ST_BDAT;
 	}
-	/* All chunks of one message share one deadline; a refused chunk
-	 * gets its own, as it belongs to no transaction. */
-	deadline = seq == NULL ? tx->deadline :
-	    linebuf_now() + s->cf->transaction_timeout;
-	while (n > 0) {
-		if (linebuf_pending(&s->lb) == 0) {
-			r = linebuf_fill(&s->lb, s->cf->data_timeout * 1000, deadline, 0);
-			if (r != LB_OK) {
-				if (seq == NULL)
-					log_message(s, 0, "disconnected");
-				txn_reset(s);
-				return lb_failed(s, r);
-			}
-			continue;
-		}
-		take = linebuf_pending(&s->lb);
-		if (take > n)
-			take = (size_t)n;
-		if (seq == NULL) {
-			out = body_space(tx, fallback, &outcap);
-			if (take > outcap - 1)
-				take = outcap - 1;
-			if (tx->dec.size + take > s->cf->max_message_size)
-				tx->too_big = 1;
-			olen = data_feed_raw(&tx->dec, s->lb.buf + s->lb.off, take, out);
-			if (!tx->too_big && out != fallback)
-				delivery_wrote(&tx->dlv, olen);
-		}
-		linebuf_consume(&s->lb, take);
-		n -= take;
-	}
-	if (seq != NULL) {
-		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", seq);
-		return 0;
+	/* All chunks of one message share one deadline. */
+	if ((r = body_read(s, 1, n)) != LB_OK) {
+		log_message(s, 0, r == LB_TIMEOUT ? "timeout" : "disconnected");
+		txn_reset(s);
+		return lb_failed(s, r);
 	}
 	if (!last) {
 		if (tx->too_big)
@@ -948,9 +856,8 @@ cmd_bdat(struct session *s, char *args)
 			    (unsigned long long)tx->dec.size);
 		return 0;
 	}
-	olen = data_finish_raw(&tx->dec, fallback);
-	if (!tx->too_big)
-		delivery_write(&tx->dlv, fallback, olen);
+	out = delivery_space(&tx->dlv, &room);
+	delivery_wrote(&tx->dlv, data_finish_raw(&tx->dec, out));
 	finish_message(s);
 	return 0;
 }
@@ -1035,63 +942,114 @@ set_peer(struct session *s, const struct sockaddr_storage *ss)
 }
 
 /*
- * early_talker - RFC 5321 4.3.1: the client waits for the greeting.
- * With greeting_delay 0 this is one non-blocking poll and costs nothing.
+ * greet - RFC 5321 4.3.1: the client waits for the greeting. A client
+ * that talks first (bytes already read, e.g. behind a PROXY header, or
+ * arriving within greeting_delay) gets 554; one that closes without a
+ * word is only a lost connection. With greeting_delay 0 this is one
+ * non-blocking poll. Returns 0 to go on.
  */
 static int
-early_talker(struct session *s)
+greet(struct session *s)
 {
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = s->lb.fd, .events = POLLIN };
+	char	c;
+	ssize_t	n;
 
-	if (linebuf_pending(&s->lb) > 0)
-		return 1;
-	return poll(&pfd, 1, s->cf->greeting_delay * 1000) == 1 &&
-	    (pfd.revents & POLLIN);
+	if (linebuf_pending(&s->lb) == 0) {
+		if (poll(&pfd, 1, s->cf->greeting_delay * 1000) != 1 ||
+		    !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			goto greet;
+		while ((n = recv(s->lb.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
+		    errno == EINTR)
+			;
+		if (n == 0 || (n == -1 && errno != EAGAIN)) {
+			s->end_reason = "closed before the greeting";
+			return -1;
+		}
+		if (n == -1)
+			goto greet;
+	}
+	reply(s, 554, "5.5.0", "SMTP protocol synchronization error (talked before the greeting)");
+	s->end_reason = "early talker";
+	return -1;
+greet:
+	reply(s, 220, NULL, "%s ESMTP smtpd", s->cf->hostname);
+	return 0;
+}
+
+/* read_command - the next command line into s->cmd; LB_OK with *len,
+ * LB_TOOLONG (answered here), or why reading stopped. */
+static enum linebuf_result
+read_command(struct session *s, size_t *len)
+{
+	enum linebuf_result r;
+	char	*line;
+
+	/* The whole line within the timeout: no byte-a-minute drip. */
+	r = linebuf_getline(&s->lb, SMTP_PARAMLINE_MAX, s->cf->timeout * 1000,
+	    linebuf_now() + s->cf->timeout, 1, &line, len);
+	if (r == LB_TOOLONG) {
+		buf_copy(s->cmd, sizeof s->cmd, s->lb.toolong_head);
+		return r;
+	}
+	if (r == LB_OK) {
+		memcpy(s->cmd, line, *len);
+		s->cmd[*len] = '\0';
+	}
+	return r;
 }
 
 /* session_loop - greeting, then commands until QUIT, error or timeout. */
 static void
 session_loop(struct session *s)
 {
+	const struct command *c;
 	enum linebuf_result r;
-	char	*line;
+	char	*args;
 	size_t	 len;
 
-	if (early_talker(s)) {
-		reply(s, 554, "5.5.0", "SMTP protocol synchronization error (talked before the greeting)");
-		s->end_reason = "early talker";
+	if (greet(s) == -1)
 		return;
-	}
-	reply(s, 220, NULL, "%s ESMTP smtpd", s->cf->hostname);
-	while (!s->dead) {
+	while (!s->out.dead) {
 		/* RFC 2920: flush only when no further command is waiting. */
 		if (!linebuf_has_line(&s->lb))
 			flush(s);
-		/* The whole line within the timeout: no byte-a-minute drip. */
-		r = linebuf_getline(&s->lb, SMTP_PARAMLINE_MAX, s->cf->timeout * 1000,
-		    linebuf_now() + s->cf->timeout, 1, &line, &len);
+		/* The buffer is resized here, between commands, only: a big
+		 * one while a body may arrive, the small one otherwise. */
+		linebuf_bulk(&s->lb, s->state == ST_BDAT);
+		r = read_command(s, &len);
 		if (r == LB_WAKE) {
 			reply(s, 421, "4.3.2", "%s Service shutting down", s->cf->hostname);
 			s->end_reason = "shutdown";
 			break;
 		}
 		if (r == LB_TOOLONG) {
-			s->cmdline = NULL;
+			/* Over every limit; a BDAT's chunk size is lost with it. */
+			c = lookup(s, &args);
+			if (c->flags & CMD_CHUNK) {
+				bdat_unreadable(s);
+				break;
+			}
 			reply(s, 500, "5.5.2", "Line too long");
 		} else if (r != LB_OK) {
 			lb_failed(s, r);
 			break;
-		} else if (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) != NULL) {
+		} else if (memchr(s->cmd, '\0', len) != NULL || memchr(s->cmd, '\r', len) != NULL) {
 			/* RFC 5321 2.3.8: CR only as part of the line's CRLF. */
-			s->cmdline = NULL;
+			s->cmd[strcspn(s->cmd, "\r")] = '\0';
+			c = lookup(s, &args);
+			if (c->flags & CMD_CHUNK) {
+				bdat_unreadable(s);
+				break;
+			}
 			reply(s, 500, "5.5.2", "NUL or bare CR in command");
-		} else if (len + 2 > SMTP_CMDLINE_MAX &&
-		    strncasecmp(line, "MAIL ", 5) != 0 && strncasecmp(line, "RCPT ", 5) != 0) {
-			/* 4.5.3.1.4; MAIL and RCPT may carry parameters. */
-			s->cmdline = NULL;
-			reply(s, 500, "5.5.2", "Line too long");
-		} else if (session_command(s, line) == -1)
-			break;
+		} else {
+			c = lookup(s, &args);
+			if (c->flags & CMD_BODY)
+				linebuf_bulk(&s->lb, 1);
+			if (session_command(s, c, args, len) == -1)
+				break;
+		}
 		if (s->errors >= s->cf->max_errors) {
 			reply(s, 421, "4.7.0", "%s Too many errors, closing", s->cf->hostname);
 			s->end_reason = "too many errors";
@@ -1112,13 +1070,13 @@ session_run(const struct session_conn *conn)
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	s->fd = fd;
 	s->cf = cf;
-	s->state = S_CONNECTED;
+	s->state = ST_CONNECTED;
 	s->end_reason = "closed";
 	s->id = atomic_fetch_add(&session_counter, 1) + 1;
 	atomic_fetch_add(&session_stats.sessions, 1);
 	set_peer(s, &conn->peer);
+	reply_init(&s->out, fd);
 	linebuf_init(&s->lb, fd, conn->stop);
 	/* A client that stops reading must not hold a reply forever. */
 	tv.tv_sec = cf->timeout;
@@ -1132,29 +1090,28 @@ session_run(const struct session_conn *conn)
 		if (proxy_read(&s->lb, cf, &real, cf->timeout * 1000, &why) == -1) {
 			log_info("session=%lu client=%s proxy header refused: %s",
 			    s->id, s->literal, why);
-			free(s);
-			return;
+			goto out;
 		}
 		set_peer(s, &real);
 		if (conn->admit != NULL && conn->admit(conn->admit_arg, &real) == -1) {
-			log_info("session=%lu refused connection: max_clients_per_ip %d reached",
-			    s->id, cf->max_clients_per_ip);
+			log_info("session=%lu refused connection from %s: max_clients_per_ip %d reached",
+			    s->id, s->literal, cf->max_clients_per_ip);
 			reply(s, 421, "4.7.0", "%s Too many connections from your address, "
 			    "try again later", cf->hostname);
 			flush(s);
-			free(s);
-			return;
+			goto out;
 		}
 	}
 	log_info("session=%lu connect client=%s port=%d", s->id, s->literal, s->port);
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
-	linebuf_free(&s->lb);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("session=%lu disconnect client=%s helo=%s messages=%u errors=%d "
 	    "reason=\"%s\" duration=%ldms", s->id, s->literal,
 	    s->helo[0] ? s->helo : "-", s->messages, s->errors, s->end_reason,
 	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+out:
+	linebuf_free(&s->lb);
 	free(s);
 }

@@ -1,7 +1,8 @@
 """
 test_proxy.py - PROXY protocol v1/v2 listeners: the real client shows in
 Received: and the log; only proxy_from peers may speak it; nothing that
-rides along with the header reaches the SMTP session.
+rides along with the header is executed: it is the client's, and an
+early talker's.
 """
 
 import socket
@@ -89,13 +90,24 @@ class TestProxyAllowed(ProxyCase):
             time.sleep(0.05)
         self.assertIn('[192.0.2.1]', self.deliver(c, 'pieces'))
 
-    def test_bytes_after_header_are_discarded(self):
-        # An SMTP command riding in the same packet as the header is dropped,
-        # not executed: the session starts clean with the greeting.
+    def test_bytes_after_header_are_the_clients(self):
+        # An SMTP command riding in the same packet as the header is the
+        # client's, sent before the greeting: an early talker, answered
+        # 554 and closed, never executed and never silently dropped.
         c = self.connect(b'PROXY TCP4 192.0.2.2 127.0.0.1 1 25\r\nMAIL FROM:<x@y>\r\n')
-        c.expect(220)
-        self.assertEqual(c.cmd('RCPT TO:<a@example.org>').code, 503)
-        c.cmd('QUIT')
+        r = c.read_reply()
+        self.assertEqual(r.code, 554)
+        self.assertIn('talked before the greeting', ' '.join(r.lines))
+        self.assertTrue(c.is_closed())
+        deadline = time.monotonic() + 5
+        while 'client=[192.0.2.2] reject code=554' not in self.d.stderr(100000):
+            self.assertLess(time.monotonic(), deadline, self.d.stderr())
+            time.sleep(0.02)
+
+    def test_header_then_nothing_is_greeted(self):
+        # The header alone, then the client waits: it is greeted.
+        c = self.connect(b'PROXY TCP4 192.0.2.3 127.0.0.1 1 25\r\n')
+        self.assertIn('[192.0.2.3]', self.deliver(c, 'waited'))
 
     def test_garbage_or_plain_smtp_is_refused(self):
         for junk in (b'EHLO client.test\r\n', b'PROXY TCP4 bogus\r\n',
