@@ -527,7 +527,11 @@ class Chunking(DaemonTestCase):
         c = self.start()
         r = self.bdat(c, b'x' * 600)
         r2 = self.bdat(c, b'y' * 600 + b'\r\n', last=True)
-        self.assertIn(552, (r.code, r2.code), (r, r2))
+        # The first chunk fits (600 of 1000 octets); the last one passes
+        # the limit, and the message is refused at its end.
+        self.assertEqual((r.code, r2.code), (250, 552), (r, r2))
+        self.assertEqual(r2.enhanced, '5.3.4')
+        self.assertEqual(self.all_messages(), {})
         self.assertEqual(self.all_messages(), {})
         c.send('NOOP\r\n')
         c.expect(250)
