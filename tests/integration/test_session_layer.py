@@ -286,7 +286,8 @@ class ManyRecipients(DaemonTestCase):
     extra_config = ('max_recipients 1000',)
 
     def test_thousand_recipients_stored(self):
-        c = self.raw()
+        # 1000 new maildirs are made before the 354: give it time.
+        c = self.raw(timeout=120)
         c.ehlo()
         c.send('MAIL FROM:<a@b.test>\r\n')
         c.expect(250)

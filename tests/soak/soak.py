@@ -17,7 +17,10 @@ at once:
                greeting, addresses that try to leave the spool, too many
                recipients, a reset in the middle of a body, bodies over
                the size limit, a second message smuggled behind a bare
-               LF, connect floods
+               LF, connect floods, a malformed BDAT whose chunk hides a
+               whole transaction, one address (127.0.0.2) holding more
+               idle sessions than its limit, a PROXY header with the
+               client's commands in the same segment
   sloths       clients that say nothing, or trickle a command a byte at a
                time: the daemon must cut each within its timeout
   reloads      SIGHUP every two seconds
@@ -55,6 +58,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
 import harness  # noqa: E402
 
 TIMEOUT = 3             # the daemon's timeout for a command
+PER_IP = 150            # its max_clients_per_ip
+HOARDER = '127.0.0.2'   # the address that holds idle sessions
 MAX_SIZE = 1024 * 1024  # its max_message_size: above every sender's message
 BOXES = ['user%d' % i for i in range(8)]
 HELO = 'soak.test'
@@ -229,10 +234,85 @@ def rst_close(s):
     s.close()
 
 
-def hostile_once(port, ledger, rng):
+def hoard(port, ledger, rng):
+    """More idle sessions from one address than it may hold: those past
+    the limit get 421 at once, the rest are greeted and then left idle."""
+    socks, refused = [], 0
+    try:
+        for _ in range(PER_IP + 20):
+            s = socket.socket()
+            s.settimeout(IO)
+            s.bind((HOARDER, 0))
+            s.connect(('127.0.0.1', port))
+            socks.append(s)
+        for s in socks:
+            line = s.recv(512)
+            if line.startswith(b'421 '):
+                refused += 1
+            elif not line.startswith(b'220 '):
+                raise AssertionError('hoarded session got %r' % line[:80])
+        # PER_IP is a ceiling shared with the other hoarders' sessions.
+        if refused < 20:
+            raise AssertionError('%d of %d idle sessions refused' % (refused, len(socks)))
+        time.sleep(rng.random())
+    finally:
+        for s in socks:
+            s.close()
+
+
+def proxy_talk(pport, ledger, rng):
+    """A PROXY header and the client's commands in one segment: the
+    commands are an early talker's, refused, never run."""
+    sid = ledger.new_id('never')
+    s = socket.create_connection(('127.0.0.1', pport), timeout=IO)
+    try:
+        s.sendall(b'PROXY TCP4 192.0.2.%d 127.0.0.1 1 25\r\nEHLO p.test\r\n'
+                  b'MAIL FROM:<a@b.test>\r\nRCPT TO:<user0@%s>\r\nDATA\r\n'
+                  b'X-Soak: %s\r\n\r\nproxied\r\n.\r\n'
+                  % (rng.randrange(1, 255), harness.DOMAIN.encode(), sid.encode()))
+        data = b''
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        if not data.startswith(b'554 ') or data.count(b'\r\n') != 1:
+            raise AssertionError('PROXY header and data: %r' % data[:200])
+    finally:
+        s.close()
+
+
+def bdat_hidden(c, ledger, rng):
+    """A BDAT whose size cannot be read, its chunk a whole transaction:
+    501, the session ends, nothing of it is stored."""
+    sid = ledger.new_id('never')
+    hidden = (b'MAIL FROM:<x@y.test>\r\nRCPT TO:<user0@%s>\r\nDATA\r\n'
+              b'X-Soak: %s\r\n\r\nsmuggled\r\n.\r\n'
+              % (harness.DOMAIN.encode(), sid.encode()))
+    spelling = rng.choice([b'BDAT  %d', b'BDAT\t%d', b'BDAT +%d', b'BDAT %d LAST x',
+                           b'BDAT 0x%x', b'BDAT ' + b'9' * 25, b'BDAT %d LASTLAST'])
+    try:
+        verb = spelling % len(hidden)
+    except TypeError:
+        verb = spelling
+    c.ehlo(HELO)
+    say(c, 'MAIL FROM:<a@client.test>', 250)
+    say(c, 'RCPT TO:<%s@%s>' % (rng.choice(BOXES), harness.DOMAIN), 250)
+    c.send(verb + b'\r\n' + hidden)
+    codes = [r.code for r in c.replies_until_close()]
+    if codes != [501]:
+        raise AssertionError('%r then a hidden transaction: %r' % (verb, codes))
+
+
+def hostile_once(port, ledger, rng, pport):
     kind = rng.choice(['garbage', 'endless', 'early', 'escape', 'rcpts',
-                       'reset', 'flood', 'bdat-reset', 'too-big', 'smuggle'])
+                       'reset', 'flood', 'bdat-reset', 'too-big', 'smuggle',
+                       'bdat-hidden', 'hoard', 'proxy-talk'])
     ledger.count('hostile ' + kind)
+    if kind == 'hoard':
+        return hoard(port, ledger, rng)
+    if kind == 'proxy-talk':
+        return proxy_talk(pport, ledger, rng)
     if kind == 'flood':
         socks = []
         for _ in range(30):
@@ -293,6 +373,8 @@ def hostile_talk(c, kind, ledger, rng):
         codes = [c.read_reply().code for _ in range(120)]
         if codes != [250] * 100 + [452] * 20:
             raise AssertionError('120 recipients: %r' % codes)
+    elif kind == 'bdat-hidden':
+        bdat_hidden(c, ledger, rng)
     elif kind in ('too-big', 'smuggle'):
         # Refused after the body, and the session goes on: neither the
         # oversized message nor the one hiding a second inside is stored.
@@ -327,11 +409,11 @@ def hostile_talk(c, kind, ledger, rng):
         rst_close(c.sock)
 
 
-def hostile(port, ledger, rng, stop):
+def hostile(port, ledger, rng, stop, pport):
     while not stop.is_set():
         epoch0 = ledger.epoch
         try:
-            hostile_once(port, ledger, rng)
+            hostile_once(port, ledger, rng, pport)
         except Exception as e:          # noqa: BLE001
             ledger.failed('hostile %s' % getattr(e, 'kind', ''), e, epoch0)
         stop.wait(rng.random() * 0.05)
@@ -477,9 +559,13 @@ def main():
           % (args.seconds, seed, seed, ', kill -9 every %g s' % args.crash_every
              if args.crash_every else ''), flush=True)
 
-    d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 400',
+    pport = harness.free_port()
+    d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 600',
+                        'max_clients_per_ip %d' % PER_IP,
                         'max_recipients 100', 'max_errors 50',
-                        'max_message_size %d' % MAX_SIZE])
+                        'max_message_size %d' % MAX_SIZE,
+                        'proxy_from 127.0.0.1/32'],
+                       listen=['127.0.0.1:{port}', '127.0.0.1:%d proxy' % pport])
     d.start()
     results = []
 
@@ -493,7 +579,8 @@ def main():
         fds0 = d.open_files()
         ledger, stop = Ledger(), threading.Event()
         roles = ([sender] * 6 + [pipeliner] * 4 + [hostile] * 3 + [sloth] * 3)
-        threads = [threading.Thread(target=r, args=(d.port, ledger, random.Random(seed + i), stop))
+        threads = [threading.Thread(target=r, args=(d.port, ledger, random.Random(seed + i), stop)
+                                    + ((pport,) if r is hostile else ()))
                    for i, r in enumerate(roles)]
         threads.append(threading.Thread(target=reloader,
                                         args=(d, ledger, random.Random(seed), stop)))
