@@ -2,7 +2,8 @@
 harness.py - start smtpd on a loopback port and talk to it.
 
 Daemon          one smtpd process with its own temp dir, config and spool.
-RawClient       a socket speaking SMTP by hand: send(), read_reply(), expect().
+RawClient       a socket speaking SMTP by hand: send(), read_reply(), expect();
+                envelope() for the EHLO/MAIL/RCPT happy path.
 DaemonTestCase  unittest base class: one daemon per class (setUpClass),
                 configured with the class attribute `extra_config`.
 
@@ -459,12 +460,49 @@ class RawClient:
         self.send('EHLO %s\r\n' % name)
         return self.expect(250)
 
+    def envelope(self, rcpts=('user@example.org',), mail_from='a@x.test', helo=HELO,
+                 mail_params='', pipelined=True):
+        """The happy-path preamble of a transaction.
+
+        EHLO helo (skipped when helo is None: the session already said it),
+        then MAIL FROM:<mail_from>mail_params and one RCPT TO per address in
+        rcpts -- MAIL and the RCPTs in one write when pipelined, else each
+        sent after the reply to the one before. Asserts 250 for EHLO,
+        250 2.1.0 for MAIL and 250 2.1.5 for every RCPT; returns the
+        replies in order (the EHLO one first when it was sent)."""
+        if isinstance(rcpts, str):
+            rcpts = (rcpts,)
+        replies = []
+        if helo is not None:
+            replies.append(self._expect_reply_to('EHLO %s' % helo, 250))
+        cmds = [('MAIL FROM:<%s>%s' % (mail_from, mail_params), '2.1.0')]
+        cmds.extend(('RCPT TO:<%s>' % r, '2.1.5') for r in rcpts)
+        if pipelined:
+            self.send(''.join(line + '\r\n' for line, _ in cmds))
+        for line, enhanced in cmds:
+            replies.append(self._expect_reply_to(line, 250, enhanced,
+                                                 send=not pipelined))
+        return replies
+
+    def _expect_reply_to(self, line, code, enhanced=None, send=True):
+        """Send line (unless send is false: it went out already) and assert
+        its reply, naming the command in the failure message."""
+        if send:
+            self.send(line + '\r\n')
+        try:
+            r = self.read_reply()
+        except (EOFError, socket.timeout, OSError) as e:
+            raise AssertionError('%s: expected %s%s, got %s: %s' % (
+                line, code, ' ' + enhanced if enhanced else '', type(e).__name__, e))
+        if r.code != code or (enhanced is not None and r.enhanced != enhanced):
+            raise AssertionError('%s: expected %s%s, got %r' % (
+                line, code, ' ' + enhanced if enhanced else '', r))
+        return r
+
     def start_data(self, rcpt='user@example.org', mail_from='a@x.test'):
-        """EHLO, then MAIL, RCPT and DATA pipelined; returns at the 354."""
-        self.ehlo()
-        self.send('MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n' % (mail_from, rcpt))
-        self.expect(250)
-        self.expect(250)
+        """envelope() for one recipient, then DATA; returns at the 354."""
+        self.envelope(rcpts=(rcpt,), mail_from=mail_from)
+        self.send('DATA\r\n')
         return self.expect(354)
 
     def close(self):
@@ -574,13 +612,8 @@ class DaemonTestCase(unittest.TestCase):
         """EHLO/MAIL/RCPT/DATA; body (bytes, already CRLF and dot-stuffed,
         ending in CRLF or empty) then '.CRLF'. Returns the final Reply."""
         c = client or self.raw()
-        if client is None:
-            c.ehlo()
-        c.send('MAIL FROM:<%s>%s\r\n' % (mail_from, mail_params))
-        c.expect(250, '2.1.0')
-        for r in rcpts:
-            c.send('RCPT TO:<%s>\r\n' % r)
-            c.expect(250, '2.1.5')
+        c.envelope(rcpts=rcpts, mail_from=mail_from, mail_params=mail_params,
+                   helo=HELO if client is None else None, pipelined=False)
         c.send('DATA\r\n')
         c.expect(354)
         c.send(body + b'.\r\n')

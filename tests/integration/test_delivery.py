@@ -143,10 +143,7 @@ class Delivery(DaemonTestCase):
             self.assertEqual(body_of(self.assertOneMessage(rc.split('@')[0])), stored)
         # BDAT: chunks cut anywhere, a CRLF split between two of them.
         c = self.raw()
-        c.ehlo()
-        c.cmd('MAIL FROM:<a@x.test>')
-        for rc in ('chunk1@example.org', 'chunk2@example.org'):
-            c.cmd('RCPT TO:<%s>' % rc)
+        c.envelope(rcpts=('chunk1@example.org', 'chunk2@example.org'), pipelined=False)
         cuts = [0, 65535, 65536, 65537 + 70001, text.index(b'\r\n', 200000) + 1,
                 len(text)]
         for a, b in zip(cuts, cuts[1:]):
@@ -205,11 +202,7 @@ class Delivery(DaemonTestCase):
 
     def test_transaction_after_rset(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250)
-        c.send('RCPT TO:<wrong@example.org>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=('wrong@example.org',), pipelined=False)
         c.send('RSET\r\n')
         c.expect(250)
         r = self.send_raw(b'x\r\n', rcpts=('right@example.org',), client=c)
@@ -277,9 +270,7 @@ class Delivery(DaemonTestCase):
 
     def test_unsafe_local_parts_touch_nothing(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=(), pipelined=False)
         for local in ('".hidden"', '"a/b"', '"../../etc/x"', '"../x"'):
             c.send('RCPT TO:<%s@example.org>\r\n' % local)
             c.expect(550, '5.1.3')
@@ -388,9 +379,7 @@ class MailboxList(DaemonTestCase):
 
     def rcpt(self, addr):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=(), pipelined=False)
         return c.cmd('RCPT TO:<%s>' % addr)
 
     def test_listed_mailbox_accepted(self):
@@ -415,9 +404,7 @@ class MailboxList(DaemonTestCase):
 
     def test_delivery_only_to_listed(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=(), pipelined=False)
         c.send('RCPT TO:<bob@example.org>\r\n')
         c.expect(550, '5.1.1')
         c.send('RCPT TO:<alice@example.org>\r\n')

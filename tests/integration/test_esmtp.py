@@ -22,8 +22,8 @@ class Esmtp(DaemonTestCase):
 
     def test_utf8_addresses_with_smtputf8_delivered(self):
         c = self.session()
-        self.assertEqual(c.cmd('MAIL FROM:<j\u00f6rg@x.test> SMTPUTF8').code, 250)
-        self.assertEqual(c.cmd('RCPT TO:<\u00e5sa@example.org>').code, 250)
+        c.envelope(rcpts=('\u00e5sa@example.org',), mail_from='j\u00f6rg@x.test',
+                   mail_params=' SMTPUTF8', helo=None, pipelined=False)
         c.cmd('DATA')
         c.send('Subject: hej\r\n\r\nhall\u00e5\r\n.\r\n'.encode())
         c.expect(250)
@@ -52,8 +52,8 @@ class Esmtp(DaemonTestCase):
 
     def test_declared_size_is_not_trusted(self):
         c = self.session()
-        c.cmd('MAIL FROM:<a@x.test> SIZE=10')
-        c.cmd('RCPT TO:<liar@example.org>')
+        c.envelope(rcpts=('liar@example.org',), mail_params=' SIZE=10', helo=None,
+                   pipelined=False)
         c.cmd('DATA')
         c.send(b'x' * 990 + b'\r\n' + b'y' * 990 + b'\r\n' + b'z' * 100 + b'\r\n.\r\n')
         r = c.read_reply()
@@ -62,8 +62,8 @@ class Esmtp(DaemonTestCase):
 
     def test_bdat_size_counted_across_chunks(self):
         c = self.session()
-        c.cmd('MAIL FROM:<a@x.test> BODY=BINARYMIME')
-        c.cmd('RCPT TO:<chunky@example.org>')
+        c.envelope(rcpts=('chunky@example.org',), mail_params=' BODY=BINARYMIME',
+                   helo=None, pipelined=False)
         c.send(b'BDAT 1500\r\n' + b'a' * 1500)
         c.expect(250)
         c.send(b'BDAT 600 LAST\r\n' + b'b' * 600)
@@ -75,8 +75,8 @@ class Esmtp(DaemonTestCase):
     def test_binary_bytes_kept_by_bdat(self):
         c = self.session()
         payload = bytes(range(256)).replace(b'\r', b'').replace(b'\n', b'')
-        c.cmd('MAIL FROM:<a@x.test> BODY=BINARYMIME')
-        c.cmd('RCPT TO:<bin@example.org>')
+        c.envelope(rcpts=('bin@example.org',), mail_params=' BODY=BINARYMIME',
+                   helo=None, pipelined=False)
         c.send(b'BDAT %d LAST\r\n' % len(payload) + payload)
         c.expect(250)
         self.assertEqual(body_of(read_new(self.daemon.maildir_path('bin'))[0]), payload)
@@ -104,8 +104,8 @@ class Esmtp(DaemonTestCase):
 
     def test_address_literal_domain(self):
         c = self.session()
-        c.cmd('MAIL FROM:<a@[192.0.2.1]>')
-        self.assertEqual(c.cmd('RCPT TO:<lit@[127.0.0.1]>').code, 250)
+        c.envelope(rcpts=('lit@[127.0.0.1]',), mail_from='a@[192.0.2.1]', helo=None,
+                   pipelined=False)
         self.assertEqual(c.cmd('RCPT TO:<lit@[127.0.0.2]>').code, 550)
         c.cmd('DATA')
         c.send(b'x\r\n.\r\n')
@@ -116,8 +116,7 @@ class Esmtp(DaemonTestCase):
     def test_ipv6_client_in_received(self):
         c = self.session(socket.AF_INET6, '::1')
         self.assertIn('[IPv6:::1]', c.cmd('EHLO [IPv6:::1]').text)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<six@example.org>')
+        c.envelope(rcpts=('six@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'x\r\n.\r\n')
         c.expect(250)

@@ -110,8 +110,7 @@ class TestMemoryBounds(DaemonCase):
         c.send(b'\x00' * 2000000 + b'\r\n')  # megabytes of NUL bytes
         c.expect(500, '5.5.2')
         self.assertEqual(c.cmd('NOOP').code, 250)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<big@example.org>')
+        c.envelope(('big@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         for _ in range(300):            # ~20 MB of DATA, far over the limit
             c.send(b'x' * 1000 + b'\r\n' + b'y' * 64000 + b'\r\n')
@@ -165,8 +164,7 @@ class TestBadInputStaysInside(DaemonCase):
         c.cmd('EHLO ' + HELO)
         c.send(b'MAIL FROM:<a@x.test> ENVID=a\rX-Forged:yes\r\n')
         self.assertEqual(c.read_reply().code // 100, 5)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<bob@example.org>')
+        c.envelope(('bob@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'Subject: ok\r\n\r\nbody\r\n.\r\n')
         c.expect(250)
@@ -196,8 +194,7 @@ class TestBadInputStaysInside(DaemonCase):
 
     def test_file_and_directory_modes(self):
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<perm@example.org>')
+        c.envelope(('perm@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'x\r\n.\r\n')
         c.expect(250)
@@ -232,8 +229,7 @@ class TestSlowClients(DaemonCase):
 
     def test_trickled_data_is_cut_off(self):
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<slow@example.org>')
+        c.envelope(('slow@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         t0 = time.monotonic()
         closed = False
@@ -263,14 +259,12 @@ class TestManySessions(DaemonCase):
             c = RawClient(self.d.port)
             c.cmd('EHLO ' + HELO)
             if i % 50 == 0:
-                c.cmd('MAIL FROM:<a@x.test>')
-                c.cmd('RCPT TO:<many@example.org>')
+                c.envelope(('many@example.org',), helo=None, pipelined=False)
                 c.cmd('DATA')
                 c.send(b'm\r\n.\r\n')
                 c.expect(250)
             elif i % 7 == 0:
-                c.cmd('MAIL FROM:<a@x.test>')
-                c.cmd('RCPT TO:<many@example.org>')
+                c.envelope(('many@example.org',), helo=None, pipelined=False)
                 c.cmd('DATA')
                 c.send(b'cut')
                 c.sock.close()
@@ -316,8 +310,7 @@ class TestDisconnects(DaemonCase):
 
     def test_disconnect_mid_data_leaves_nothing(self):
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<cut@example.org>')
+        c.envelope(('cut@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'Subject: x\r\n\r\n' + b'partial line\r\n' * 1000)
         c.sock.close()
@@ -333,8 +326,7 @@ class TestDisconnects(DaemonCase):
         # The copy being written has no name (an unnamed file in new/)
         # until it is complete and synced: a crash leaves nothing behind.
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<crash@example.org>')
+        c.envelope(('crash@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'Subject: x\r\n\r\n' + b'y' * 200000 + b'\r\n')
         md = self.d.maildir_path('crash')
@@ -380,8 +372,7 @@ class TestSignals(DaemonCase):
     def test_sigterm_answers_idle_sessions_and_finishes_data(self):
         idle = greet(self.d)
         busy = greet(self.d)
-        busy.cmd('MAIL FROM:<a@x.test>')
-        busy.cmd('RCPT TO:<inflight@example.org>')
+        busy.envelope(('inflight@example.org',), helo=None, pipelined=False)
         busy.cmd('DATA')
         busy.send(b'Subject: x\r\n\r\nfirst part\r\n')
         time.sleep(0.2)
@@ -402,8 +393,7 @@ class TestSignals(DaemonCase):
         partial = greet(self.d)
         partial.send(b'MAIL FROM:<a@x.t')
         done = greet(self.d)
-        done.cmd('MAIL FROM:<a@x.test>')
-        done.cmd('RCPT TO:<before@example.org>')
+        done.envelope(('before@example.org',), helo=None, pipelined=False)
         done.cmd('DATA')
         done.send(b'Subject: x\r\n\r\nbody\r\n.\r\n')
         done.expect(250)
@@ -424,8 +414,7 @@ class TestSignals(DaemonCase):
         self.d.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        self.assertEqual(c.cmd('RCPT TO:<u@example.net>').code, 250)
+        c.envelope(('u@example.net',), helo=None, pipelined=False)
         c.cmd('QUIT')
         with open(self.d.conf, 'w') as f:
             f.write(good + 'bogus_keyword 1\n')
@@ -433,8 +422,7 @@ class TestSignals(DaemonCase):
         time.sleep(0.5)
         self.assertIn('keeping the configuration in force', self.d.stderr())
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        self.assertEqual(c.cmd('RCPT TO:<u@example.net>').code, 250)
+        c.envelope(('u@example.net',), helo=None, pipelined=False)
         c.cmd('QUIT')
 
     def test_sessions_in_flight_keep_their_config(self):
@@ -447,8 +435,7 @@ class TestSignals(DaemonCase):
         deadline = time.monotonic() + 5
         while 'reloaded' not in self.d.stderr() and time.monotonic() < deadline:
             time.sleep(0.05)
-        early.cmd('MAIL FROM:<a@x.test>')
-        self.assertEqual(early.cmd('RCPT TO:<old@example.org>').code, 250)
+        early.envelope(('old@example.org',), helo=None, pipelined=False)
         late = greet(self.d)
         late.cmd('MAIL FROM:<a@x.test>')
         self.assertEqual(late.cmd('RCPT TO:<old@example.org>').code, 550)
@@ -458,8 +445,7 @@ class TestSignals(DaemonCase):
 
     def test_sigusr1_logs_status(self):
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<st@example.org>')
+        c.envelope(('st@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'x\r\n.\r\n')
         c.expect(250)
@@ -492,8 +478,7 @@ class TestAsRoot(unittest.TestCase):
         self.assertEqual(st['Gid'], [str(pw.pw_gid)] * 4)
         self.assertNotIn('0', st.get('Groups', []))
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<owned@example.org>')
+        c.envelope(('owned@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'x\r\n.\r\n')
         c.expect(250)
@@ -525,8 +510,7 @@ class TestAsRoot(unittest.TestCase):
         self.d.start()
         body = b'Subject: durable\r\n\r\n' + b'every byte on disk\r\n' * 200
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<durable@example.org>')
+        c.envelope(('durable@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(body + b'.\r\n')
         c.expect(250)
@@ -570,9 +554,7 @@ class TestAsRoot(unittest.TestCase):
             self.skipTest('cannot mount tmpfs: %s' % r.stderr.decode().strip())
         self.d.start()
         c = greet(self.d)
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<full@example.org>')
-        c.cmd('RCPT TO:<full2@example.org>')
+        c.envelope(('full@example.org', 'full2@example.org'), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send((b'z' * 998 + b'\r\n') * 600 + b'.\r\n')
         r = c.read_reply()
@@ -584,8 +566,7 @@ class TestAsRoot(unittest.TestCase):
                 self.assertEqual(os.listdir(tmp), [])
         # The same in BDAT chunks: each chunk is still read whole after the
         # write failed, so the session stays in step.
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<full@example.org>')
+        c.envelope(('full@example.org',), helo=None, pipelined=False)
         for last in (b'', b'', b' LAST'):
             chunk = b'y' * 200000
             c.send(b'BDAT %d%s\r\n' % (len(chunk), last) + chunk)
@@ -593,8 +574,7 @@ class TestAsRoot(unittest.TestCase):
         self.assertEqual((r.code, r.enhanced), (452, '4.3.1'))
         self.assertEqual(all_new_files(self.d.spool), {})
         # a small message still fits afterwards
-        c.cmd('MAIL FROM:<a@x.test>')
-        c.cmd('RCPT TO:<full@example.org>')
+        c.envelope(('full@example.org',), helo=None, pipelined=False)
         c.cmd('DATA')
         c.send(b'small\r\n.\r\n')
         c.expect(250)

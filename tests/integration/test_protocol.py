@@ -102,9 +102,7 @@ class Sequencing(DaemonTestCase):
 
     def test_data_before_rcpt(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250, '2.1.0')
+        c.envelope(rcpts=(), pipelined=False)
         c.send('DATA\r\n')
         c.expect(503, '5.5.1')
         # still in the transaction: a recipient can still be added
@@ -113,19 +111,13 @@ class Sequencing(DaemonTestCase):
 
     def test_nested_mail(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250, '2.1.0')
+        c.envelope(rcpts=(), pipelined=False)
         c.send('MAIL FROM:<b@x.test>\r\n')
         c.expect(503, '5.5.1')
 
     def test_rset_clears_transaction(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250, '2.1.0')
-        c.send('RCPT TO:<user@example.org>\r\n')
-        c.expect(250, '2.1.5')
+        c.envelope(pipelined=False)
         c.send('RSET\r\n')
         c.expect(250, '2.0.0')
         c.send('DATA\r\n')
@@ -197,11 +189,7 @@ class Sequencing(DaemonTestCase):
 
     def test_quit_mid_transaction_delivers_nothing(self):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250, '2.1.0')
-        c.send('RCPT TO:<user@example.org>\r\n')
-        c.expect(250, '2.1.5')
+        c.envelope(pipelined=False)
         c.send('QUIT\r\n')
         c.expect(221, '2.0.0')
         self.assertTrue(c.is_closed(3))
@@ -470,11 +458,7 @@ class Chunking(DaemonTestCase):
 
     def start(self, rcpt='user@example.org'):
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250, '2.1.0')
-        c.send('RCPT TO:<%s>\r\n' % rcpt)
-        c.expect(250, '2.1.5')
+        c.envelope(rcpts=(rcpt,), pipelined=False)
         return c
 
     def test_chunks_delivered(self):

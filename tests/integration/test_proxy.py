@@ -10,7 +10,7 @@ import struct
 import time
 import unittest
 
-from harness import Daemon, RawClient, read_new, split_trace, HELO
+from harness import Daemon, RawClient, read_new, split_trace
 
 V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
 
@@ -48,9 +48,7 @@ class ProxyCase(unittest.TestCase):
 
     def deliver(self, c, rcpt):
         c.expect(220)
-        c.cmd('EHLO ' + HELO)
-        c.cmd('MAIL FROM:<a@x.test>')
-        self.assertEqual(c.cmd('RCPT TO:<%s@example.org>' % rcpt).code, 250)
+        c.envelope(rcpts=('%s@example.org' % rcpt,), pipelined=False)
         c.cmd('DATA')
         c.send(b'Subject: p\r\n\r\nvia proxy\r\n.\r\n')
         c.expect(250)

@@ -57,11 +57,7 @@ class CommandsBetweenChunks(DaemonTestCase):
             replies = c.replies_until_close(limit=40)
             codes = [r.code for r in replies]
         else:
-            c.ehlo('x.test')
-            c.send('MAIL FROM:<a@b.test>\r\n')
-            c.expect(250)
-            c.send('RCPT TO:<%s>\r\n' % RCPT)
-            c.expect(250)
+            c.envelope(rcpts=(RCPT,), mail_from='a@b.test', helo='x.test', pipelined=False)
             c.send(first)
             c.expect(250)
             r = c.cmd(verb)
@@ -288,9 +284,7 @@ class ManyRecipients(DaemonTestCase):
     def test_thousand_recipients_stored(self):
         # 1000 new maildirs are made before the 354: give it time.
         c = self.raw(timeout=120)
-        c.ehlo()
-        c.send('MAIL FROM:<a@b.test>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=(), mail_from='a@b.test', pipelined=False)
         rcpts = ['u%d@example.org' % i for i in range(1000)]
         c.send(''.join('RCPT TO:<%s>\r\n' % r for r in rcpts))
         for _ in rcpts:

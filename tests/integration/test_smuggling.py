@@ -30,11 +30,7 @@ class SmugglingBase(DaemonTestCase):
         """Run one attempt; returns the list of replies after DATA's 354."""
         self.daemon.clear_spool()
         c = self.raw()
-        c.ehlo()
-        c.send('MAIL FROM:<a@x.test>\r\n')
-        c.expect(250)
-        c.send('RCPT TO:<real@example.org>\r\n')
-        c.expect(250)
+        c.envelope(rcpts=('real@example.org',), pipelined=False)
         c.send('DATA\r\n')
         c.expect(354)
         data = payload(fake)
