@@ -28,6 +28,13 @@ struct config_cidr {
 
 enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
 
+/* An alias, with its targets already expanded through other aliases. */
+struct config_alias {
+	char		 *source;	/* "local@domain", "@domain" = catch-all */
+	char		**targets;	/* the mailboxes, "local@domain", once each */
+	int		  ntargets;
+};
+
 struct config {
 	char		 file[1024];	/* where it was read from */
 	struct config_listen listen[CONFIG_LISTEN_MAX];
@@ -52,6 +59,9 @@ struct config {
 	char		 user[64];	/* "" = keep the starting user */
 	enum config_bare_newline bare_newline;
 	char		 recipient_delimiter;	/* 0 = none */
+	int		 extension_folders;	/* an extension names a folder */
+	struct config_alias *aliases;
+	int		 naliases;
 	int		 fsync;		/* 1 = fsync files and dirs */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
 	int		 nproxy_from;
@@ -84,6 +94,10 @@ int	config_has_domain(const struct config *cf, const char *domain);
 int	config_domain_restricted(const struct config *cf, const char *domain);
 /* config_has_mailbox - 1 if local@domain (already lower-cased) is listed. */
 int	config_has_mailbox(const struct config *cf, const char *local, const char *domain);
+/* config_alias - the alias of local@domain (both lower-cased; local ""
+ * for the domain's catch-all), or NULL. */
+const struct config_alias *config_alias(const struct config *cf,
+	    const char *local, const char *domain);
 /* config_cidr_match - 1 if the address (family, 4 or 16 bytes) is in c. */
 int	config_cidr_match(const struct config_cidr *c, int family, const void *addr);
 /* config_parse_cidr - "192.0.2.0/24", "::1", ...; 0 or -1. */

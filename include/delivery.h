@@ -19,6 +19,14 @@ struct delivery {
 	int			 do_fsync;
 	char			*buf;		/* body bytes not yet written */
 	size_t			 len;
+	const char		**dto;		/* each copy's Delivered-To */
+	/* The client's header section is read line by line as it arrives
+	 * (while it fits in buf): its Return-Path: fields are dropped, and
+	 * a Delivered-To: naming one of our copies is a mail loop. */
+	int			 in_headers;
+	int			 dropping;	/* inside a dropped field */
+	int			 loop;		/* a Delivered-To: of ours */
+	size_t			 line;		/* start of the current line */
 	/* Once a copy failed, the rest of the body is read into this and
 	 * dropped (when even buf could not be had). */
 	char			 sink[DELIVERY_SINK_SIZE];
@@ -34,18 +42,25 @@ struct delivery_trace {
 	const char	*id;		/* the message id */
 };
 
+/* One copy: who it is for and where it goes. */
+struct delivery_copy {
+	const char	*rcpt;		/* the RCPT address, as written */
+	const char	*mailbox;	/* "box@domain": Delivered-To: */
+	const char	*box, *domain;	/* the template's %u and %d */
+	const char	*folder;	/* Maildir++ folder, NULL = INBOX */
+};
+
 /* delivery_begin - prepare for up to n copies; -1 (kept in d->err)
  * when memory is short: the body is then only read. */
 int	delivery_begin(struct delivery *d, int n, int do_fsync);
 /*
- * delivery_add - open the copy for one recipient (rcpt as the client
- * wrote it, its mailbox box@domain) in the maildir that template tmpl
- * names below root, and write its Return-Path: and Received: headers.
- * Failures are kept in d->err.
+ * delivery_add - open copy c (its strings must outlive the delivery) in
+ * the maildir that template tmpl names below root, and write its
+ * Return-Path:, Delivered-To: and Received: headers. Failures are kept
+ * in d->err.
  */
 void	delivery_add(struct delivery *d, const char *root, const char *tmpl,
-	    const char *rcpt, const char *box, const char *domain,
-	    const struct delivery_trace *t);
+	    const struct delivery_copy *c, const struct delivery_trace *t);
 /* delivery_write - body bytes for every copy (buffered). */
 void	delivery_write(struct delivery *d, const char *p, size_t len);
 /* delivery_fail - stop writing copies (err, unless one is kept

@@ -568,3 +568,12 @@ config_has_mailbox(const struct config *cf, const char *local, const char *domai
 	}
 	return 0;
 }
+
+const struct config_alias *
+config_alias(const struct config *cf, const char *local, const char *domain)
+{
+	(void)cf;
+	(void)local;
+	(void)domain;
+	return NULL;
+}

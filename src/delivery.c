@@ -1,8 +1,10 @@
 /*
  * delivery.c - one message's copies, one per recipient, all or none.
- * Owns: each copy's trace headers (Return-Path:, Received:), the body
- * write buffer and the sink that drops a body after a failure, writing
- * every copy, the commit order that
+ * Owns: each copy's trace headers (Return-Path:, Delivered-To:,
+ * Received:), the client's Return-Path: fields dropped and Delivered-To:
+ * loops found in its header section, the body write buffer and the sink
+ * that drops a body after a failure, writing every copy, the commit
+ * order that
  * makes a 250 safe (every file synced before any link into new/, every
  * name in new/ synced before the reply) and the rollback that leaves no
  * copy in any new/ when one of them fails.
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,12 +34,18 @@ delivery_begin(struct delivery *d, int n, int do_fsync)
 	d->buf = NULL;
 	d->len = 0;
 	d->do_fsync = do_fsync;
+	d->in_headers = 1;
+	d->dropping = d->loop = 0;
+	d->line = 0;
 	d->files = calloc((size_t)(n > 0 ? n : 1), sizeof *d->files);
+	d->dto = calloc((size_t)(n > 0 ? n : 1), sizeof *d->dto);
 	d->buf = malloc(DELIVERY_BUF_SIZE);
-	if (d->files == NULL || d->buf == NULL) {
+	if (d->files == NULL || d->dto == NULL || d->buf == NULL) {
 		free(d->files);
+		free(d->dto);
 		free(d->buf);
 		d->files = NULL;
+		d->dto = NULL;
 		d->buf = NULL;
 		d->err = ENOMEM;
 		return -1;
@@ -78,8 +87,7 @@ rfc5322_date(char *buf, size_t size)
 
 void
 delivery_add(struct delivery *d, const char *root, const char *tmpl,
-    const char *rcpt, const char *box, const char *domain,
-    const struct delivery_trace *t)
+    const struct delivery_copy *c, const struct delivery_trace *t)
 {
 	struct maildir_file *f;
 	/* On the heap: a thread's stack pages stay with it while it idles. */
@@ -96,18 +104,21 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 		d->err = ENOMEM;
 		return;
 	}
-	if (maildir_expand(tmpl, box, domain, b->path, sizeof b->path, &why) == -1) {
+	if (maildir_expand(tmpl, c->box, c->domain, b->path, sizeof b->path, &why) == -1) {
 		d->err = ENAMETOOLONG;
 		goto out;
 	}
 	rfc5322_date(b->date, sizeof b->date);
-	/* RFC 5321 4.4: Return-Path, then our Received: line. */
+	/* RFC 5321 4.4: Return-Path, then our Received: line; between
+	 * them, as Postfix's local delivery writes it, Delivered-To. */
 	n = snprintf(b->hdr, sizeof b->hdr,
 	    "Return-Path: <%s>\n"
+	    "Delivered-To: %s\n"
 	    "Received: from %s (%s)\n"
 	    "\tby %s (smtpd) with %s id %s\n"
 	    "\tfor <%s>; %s\n",
-	    t->from, t->helo, t->client, t->host, t->proto, t->id, rcpt, b->date);
+	    t->from, c->mailbox, t->helo, t->client, t->host, t->proto, t->id,
+	    c->rcpt, b->date);
 	if (n < 0 || (size_t)n >= sizeof b->hdr) {
 		d->err = ENAMETOOLONG;
 		goto out;
@@ -118,12 +129,13 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 		d->err = errno ? errno : EIO;
 		goto out;
 	}
+	d->dto[d->nfiles] = c->mailbox;
 	d->nfiles++;
 	/* A single copy's header waits in the body buffer: one write()
 	 * then carries it and the body's start. */
 	if (d->cap == 1 && d->len == 0 && hlen <= DELIVERY_BUF_SIZE) {
 		memcpy(d->buf, b->hdr, hlen);
-		d->len = hlen;
+		d->len = d->line = hlen;
 	} else if (write_all(f->fd, b->hdr, hlen) == -1)
 		d->err = errno;
 out:
@@ -140,6 +152,9 @@ flush(struct delivery *d)
 		if (write_all(d->files[i].fd, d->buf, d->len) == -1)
 			d->err = errno;
 	d->len = 0;
+	/* Headers longer than the buffer: the rest pass as they are. */
+	d->in_headers = 0;
+	d->line = 0;
 }
 
 void
@@ -152,7 +167,7 @@ delivery_write(struct delivery *d, const char *p, size_t len)
 		if (n > len)
 			n = len;
 		memcpy(d->buf + d->len, p, n);
-		d->len += n;
+		delivery_wrote(d, n);
 		p += n;
 		len -= n;
 		if (d->len == DELIVERY_BUF_SIZE)
@@ -181,11 +196,85 @@ delivery_space(struct delivery *d, size_t *room)
 	return d->buf + d->len;
 }
 
+/* field_is - the header line p[0..n) starts field name (any case),
+ * with optional white space before its colon. */
+static int
+field_is(const char *p, size_t n, const char *name)
+{
+	size_t	k = strlen(name);
+
+	if (n <= k || strncasecmp(p, name, k) != 0)
+		return 0;
+	while (k < n && (p[k] == ' ' || p[k] == '\t'))
+		k++;
+	return k < n && p[k] == ':';
+}
+
+/* our_mailbox - 1 if the Delivered-To: value in p[0..n) names a copy
+ * of this delivery. */
+static int
+our_mailbox(const struct delivery *d, const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+	size_t	 i, len;
+
+	n -= (size_t)(colon - p) + 1;
+	p = colon + 1;
+	while (n > 0 && (*p == ' ' || *p == '\t' || *p == '<')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' ||
+	    p[n - 1] == '\t' || p[n - 1] == '>'))
+		n--;
+	for (i = 0; i < (size_t)d->nfiles; i++) {
+		len = strlen(d->dto[i]);
+		if (len == n && strncasecmp(d->dto[i], p, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* filter_headers - the whole lines of the client's header section in
+ * buf[d->line..d->len): drop Return-Path: fields, note our own
+ * Delivered-To:. Stops at the empty line (or a line that is no field). */
+static void
+filter_headers(struct delivery *d)
+{
+	char	*p, *lf;
+	size_t	 n;
+
+	while (d->in_headers &&
+	    (lf = memchr(d->buf + d->line, '\n', d->len - d->line)) != NULL) {
+		p = d->buf + d->line;
+		n = (size_t)(lf - p) + 1;
+		if (p[0] == ' ' || p[0] == '\t') {
+			/* A continuation: goes with its field. */
+		} else if (n == 1 || (n == 2 && p[0] == '\r') ||
+		    memchr(p, ':', n) == NULL) {
+			d->in_headers = 0;	/* the body begins */
+			break;
+		} else {
+			d->dropping = field_is(p, n, "Return-Path");
+			if (field_is(p, n, "Delivered-To") && our_mailbox(d, p, n))
+				d->loop = 1;
+		}
+		if (d->dropping) {
+			memmove(p, p + n, d->len - d->line - n);
+			d->len -= n;
+		} else
+			d->line += n;
+	}
+}
+
 void
 delivery_wrote(struct delivery *d, size_t n)
 {
-	if (!d->err)
-		d->len += n;
+	if (d->err)
+		return;
+	d->len += n;
+	if (d->in_headers)
+		filter_headers(d);
 }
 
 int
@@ -217,8 +306,10 @@ delivery_end(struct delivery *d)
 	for (i = 0; i < d->nfiles; i++)
 		maildir_abort(&d->files[i]);
 	free(d->files);
+	free(d->dto);
 	free(d->buf);
 	d->files = NULL;
+	d->dto = NULL;
 	d->buf = NULL;
 	d->nfiles = d->cap = d->err = 0;
 	d->len = 0;

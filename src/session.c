@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +53,29 @@ enum sess_state {
 	ST_COUNT
 };
 
+/* An accepted RCPT, as the client wrote it. */
 struct rcpt {
-	char		 addr[SMTP_PATH_MAX + 1];	/* as the client wrote it */
-	struct recipient to;				/* its mailbox */
+	char		 addr[SMTP_PATH_MAX + 1];
 	char		*notify;			/* DSN NOTIFY=, recorded */
 	char		*orcpt;				/* DSN ORCPT=, recorded */
+};
+
+/* A copy to store: one per mailbox (and folder) reached, however many
+ * recipients reach it. */
+struct copy {
+#define MAILBOX_MAX	(SMTP_LOCALPART_MAX + 1 + SMTP_DOMAIN_MAX)
+	char		 key[MAILBOX_MAX + 1 + FOLDER_MAX + 1];	/* mailbox/folder */
+	char		 mailbox[MAILBOX_MAX + 1];		/* box@domain */
+	struct recipient to;
+	int		 rcpt;		/* the first RCPT that reached it */
+};
+
+/* Strings by value, for duplicates: indexes + 1 into an array of items
+ * whose key is at a fixed offset; open addressing, nslot a power of two,
+ * at most half full. */
+struct keyset {
+	int		*slot;
+	unsigned	 nslot;
 };
 
 struct txn {
@@ -64,10 +83,10 @@ struct txn {
 	struct esmtp_mail mail;				/* MAIL's parameters */
 	struct rcpt	**rcpts;
 	int		 nrcpt, caprcpt;
-	/* The recipients by address (any case), for duplicates: indexes
-	 * + 1 into rcpts, open addressing, nslot a power of two. */
-	int		*slot;
-	unsigned	 nslot;
+	struct keyset	 rcptset;			/* by address, any case */
+	struct copy	**copies;
+	int		 ncopy, capcopy;
+	struct keyset	 copyset;			/* by key */
 	/* while the body arrives */
 	struct delivery	 dlv;
 	struct data_decoder dec;
@@ -254,14 +273,19 @@ txn_reset(struct session *s)
 		free(tx->rcpts[i]->orcpt);
 		free(tx->rcpts[i]);
 	}
+	for (i = 0; i < tx->ncopy; i++)
+		free(tx->copies[i]);
 	free(tx->rcpts);
-	free(tx->slot);
+	free(tx->copies);
+	free(tx->rcptset.slot);
+	free(tx->copyset.slot);
 	if (tx->started)
 		delivery_end(&tx->dlv);
 	tx->rcpts = NULL;
-	tx->nrcpt = tx->caprcpt = 0;
-	tx->slot = NULL;
-	tx->nslot = 0;
+	tx->copies = NULL;
+	tx->nrcpt = tx->caprcpt = tx->ncopy = tx->capcopy = 0;
+	memset(&tx->rcptset, 0, sizeof tx->rcptset);
+	memset(&tx->copyset, 0, sizeof tx->copyset);
 	tx->started = tx->too_big = 0;
 	tx->from[0] = '\0';
 	tx->id[0] = '\0';
@@ -270,9 +294,9 @@ txn_reset(struct session *s)
 		s->state = ST_HELO;
 }
 
-/* rcpt_hash - FNV-1a of an address, letters folded. */
+/* key_hash - FNV-1a of a key, letters folded. */
 static unsigned
-rcpt_hash(const char *a)
+key_hash(const char *a)
 {
 	unsigned h = 2166136261u;
 
@@ -285,47 +309,54 @@ rcpt_hash(const char *a)
 	return h;
 }
 
-/* rcpt_find - the slot of addr: where it is, or the empty one it would
- * take. The table is never full (rcpt_grow keeps it at most half). */
-static unsigned
-rcpt_find(const struct txn *tx, const char *addr)
-{
-	unsigned i = rcpt_hash(addr) & (tx->nslot - 1);
+#define KEY_OF(items, i, off)	((const char *)(items)[i] + (off))
 
-	while (tx->slot[i] != 0 && strcasecmp(tx->rcpts[tx->slot[i] - 1]->addr, addr) != 0)
-		i = (i + 1) & (tx->nslot - 1);
+/* keyset_find - the slot of key: where it is, or the empty one it would
+ * take (keyset_grow keeps the table at most half full). */
+static unsigned
+keyset_find(const struct keyset *ks, void *const *items, size_t off, const char *key)
+{
+	unsigned i = key_hash(key) & (ks->nslot - 1);
+
+	while (ks->slot[i] != 0 && strcasecmp(KEY_OF(items, ks->slot[i] - 1, off), key) != 0)
+		i = (i + 1) & (ks->nslot - 1);
 	return i;
 }
 
-/* rcpt_grow - room for one more recipient; 0 or -1. */
+/* keyset_has - 1 if key is in the set. */
 static int
-rcpt_grow(struct txn *tx, int max)
+keyset_has(const struct keyset *ks, void *const *items, size_t off, const char *key)
 {
-	struct rcpt **n;
-	int	*slot, *old = tx->slot, i, cap;
-	unsigned nslot, oldn = tx->nslot;
+	return ks->nslot > 0 && ks->slot[keyset_find(ks, items, off, key)] != 0;
+}
 
-	if (tx->nrcpt == tx->caprcpt) {
-		cap = tx->caprcpt ? tx->caprcpt * 2 : 4;
-		if (cap > max)
-			cap = max;
-		if ((n = realloc(tx->rcpts, (size_t)cap * sizeof *n)) == NULL)
-			return -1;
-		tx->rcpts = n;
-		tx->caprcpt = cap;
-	}
-	if ((unsigned)(tx->nrcpt + 1) * 2 <= tx->nslot)
+/* keyset_grow - room for n items in all; 0 or -1. */
+static int
+keyset_grow(struct keyset *ks, void *const *items, size_t off, int n)
+{
+	int	*old = ks->slot, *slot;
+	unsigned oldn = ks->nslot, nslot, i;
+
+	if ((unsigned)n * 2 <= ks->nslot)
 		return 0;
-	nslot = tx->nslot ? tx->nslot * 2 : 16;
+	for (nslot = oldn ? oldn : 16; nslot < (unsigned)n * 2; nslot *= 2)
+		;
 	if ((slot = calloc(nslot, sizeof *slot)) == NULL)
 		return -1;
-	tx->slot = slot;
-	tx->nslot = nslot;
-	for (i = 0; i < (int)oldn; i++)
+	ks->slot = slot;
+	ks->nslot = nslot;
+	for (i = 0; i < oldn; i++)
 		if (old[i] != 0)
-			slot[rcpt_find(tx, tx->rcpts[old[i] - 1]->addr)] = old[i];
+			slot[keyset_find(ks, items, off, KEY_OF(items, old[i] - 1, off))] = old[i];
 	free(old);
 	return 0;
+}
+
+/* keyset_add - item index i (its key already in place) into the set. */
+static void
+keyset_add(struct keyset *ks, void *const *items, size_t off, int i)
+{
+	ks->slot[keyset_find(ks, items, off, KEY_OF(items, i, off))] = i + 1;
 }
 
 /* is_verb - case-insensitive "VERB" ending the line or followed by a
@@ -523,19 +554,91 @@ cmd_mail(struct session *s, char *args)
 	return 0;
 }
 
+/* add_copies - the mailboxes of route rt for RCPT number ircpt, each
+ * once per transaction; 0, or -1 with the refusal in *r. */
+static int
+add_copies(struct session *s, const struct route *rt, int ircpt, struct smtp_reply *r)
+{
+	struct txn	*tx = &s->tx;
+	struct recipient to;
+	struct copy	*cp;
+	void		*p;
+	int		 i;
+
+	for (i = 0; recipient_target(rt, i, &to) == 0; i++) {
+		if ((cp = calloc(1, sizeof *cp)) == NULL)
+			goto nomem;
+		cp->to = to;
+		cp->rcpt = ircpt;
+		snprintf(cp->mailbox, sizeof cp->mailbox, "%s@%s", to.box, to.domain);
+		snprintf(cp->key, sizeof cp->key, "%s/%s", cp->mailbox, to.folder);
+		if (keyset_has(&tx->copyset, (void *const *)tx->copies,
+		    offsetof(struct copy, key), cp->key)) {
+			free(cp);	/* reached already: one copy */
+			continue;
+		}
+		/* Each copy holds a file open while the body arrives. */
+		if (tx->ncopy >= s->cf->max_recipients) {
+			free(cp);
+			reply_set(r, 452, "4.5.3", "Too many recipients");
+			return -1;
+		}
+		if (tx->ncopy == tx->capcopy) {
+			int cap = tx->capcopy ? tx->capcopy * 2 : 4;
+			if (cap > s->cf->max_recipients)
+				cap = s->cf->max_recipients;
+			if ((p = realloc(tx->copies, (size_t)cap * sizeof *tx->copies)) == NULL) {
+				free(cp);
+				goto nomem;
+			}
+			tx->copies = p;
+			tx->capcopy = cap;
+		}
+		if (keyset_grow(&tx->copyset, (void *const *)tx->copies,
+		    offsetof(struct copy, key), tx->ncopy + 1) == -1) {
+			free(cp);
+			goto nomem;
+		}
+		tx->copies[tx->ncopy] = cp;
+		keyset_add(&tx->copyset, (void *const *)tx->copies,
+		    offsetof(struct copy, key), tx->ncopy++);
+	}
+	return 0;
+nomem:
+	reply_set(r, 452, "4.3.1", "Insufficient system storage");
+	return -1;
+}
+
+/* drop_copies - forget the copies from number n on (a RCPT refused
+ * after some of its mailboxes were added). */
+static void
+drop_copies(struct txn *tx, int n)
+{
+	unsigned i;
+
+	while (tx->ncopy > n)
+		free(tx->copies[--tx->ncopy]);
+	for (i = 0; i < tx->copyset.nslot; i++)
+		tx->copyset.slot[i] = 0;
+	for (int k = 0; k < tx->ncopy; k++)
+		keyset_add(&tx->copyset, (void *const *)tx->copies,
+		    offsetof(struct copy, key), k);
+}
+
 static int
 cmd_rcpt(struct session *s, char *args)
 {
 	const struct config *cf = s->cf;
 	struct txn	*tx = &s->tx;
 	struct esmtp_rcpt prm;
-	struct recipient to;
+	struct route	 rt;
 	struct smtp_reply r;
 	struct smtpaddr	 a;
 	struct rcpt	*rc;
 	const char	*why, *end;
 	char		*p, addr[SMTP_PATH_MAX + 1];
-	unsigned	 slot;
+	void		*mem;
+	int		 ncopy0 = tx->ncopy;
 
 	if ((p = path_arg(args, "TO:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
@@ -554,18 +657,19 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return 0;
 	}
-	if (recipient_resolve(cf, &a, &to, &r) == -1) {
+	if (recipient_route(cf, &a, &rt, &r) == -1) {
 		reply_decided(s, &r);
 		return 0;
 	}
 	/* RFC 5321 4.1.1.3: <postmaster> alone means our first domain. */
 	if (a.domain[0] == '\0')
-		buf_copy(a.domain, sizeof a.domain, to.domain);
+		buf_copy(a.domain, sizeof a.domain, cf->domains[0]);
 	if (smtpaddr_format(&a, addr, sizeof addr) == -1) {
 		reply(s, 501, "5.1.3", "Recipient address too long");
 		return 0;
 	}
-	if (tx->nslot > 0 && tx->slot[rcpt_find(tx, addr)] != 0) {
+	if (keyset_has(&tx->rcptset, (void *const *)tx->rcpts,
+	    offsetof(struct rcpt, addr), addr)) {
 		/* The same recipient twice: one copy. */
 		reply(s, 250, "2.1.5", "Ok");
 		return 0;
@@ -574,25 +678,41 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, 452, "4.5.3", "Too many recipients");
 		return 0;
 	}
-	if (rcpt_grow(tx, cf->max_recipients) == -1 ||
-	    (rc = calloc(1, sizeof *rc)) == NULL) {
-		reply(s, 452, "4.3.1", "Insufficient system storage");
+	if (tx->nrcpt == tx->caprcpt) {
+		int cap = tx->caprcpt ? tx->caprcpt * 2 : 4;
+		if (cap > cf->max_recipients)
+			cap = cf->max_recipients;
+		if ((mem = realloc(tx->rcpts, (size_t)cap * sizeof *tx->rcpts)) == NULL)
+			goto nomem;
+		tx->rcpts = mem;
+		tx->caprcpt = cap;
+	}
+	if (keyset_grow(&tx->rcptset, (void *const *)tx->rcpts,
+	    offsetof(struct rcpt, addr), tx->nrcpt + 1) == -1)
+		goto nomem;
+	if (add_copies(s, &rt, tx->nrcpt, &r) == -1) {
+		drop_copies(tx, ncopy0);
+		reply_decided(s, &r);
 		return 0;
 	}
-	if ((prm.notify[0] && (rc->notify = strdup(prm.notify)) == NULL) ||
+	if ((rc = calloc(1, sizeof *rc)) == NULL ||
+	    (prm.notify[0] && (rc->notify = strdup(prm.notify)) == NULL) ||
 	    (prm.orcpt[0] && (rc->orcpt = strdup(prm.orcpt)) == NULL)) {
-		free(rc->notify);
+		if (rc != NULL)
+			free(rc->notify);
 		free(rc);
-		reply(s, 452, "4.3.1", "Insufficient system storage");
-		return 0;
+		drop_copies(tx, ncopy0);
+		goto nomem;
 	}
 	buf_copy(rc->addr, sizeof rc->addr, addr);
-	rc->to = to;
-	slot = rcpt_find(tx, addr);
-	tx->rcpts[tx->nrcpt++] = rc;
-	tx->slot[slot] = tx->nrcpt;
+	tx->rcpts[tx->nrcpt] = rc;
+	keyset_add(&tx->rcptset, (void *const *)tx->rcpts,
+	    offsetof(struct rcpt, addr), tx->nrcpt++);
 	s->state = ST_RCPT;
 	reply(s, 250, "2.1.5", "Ok");
+	return 0;
+nomem:
+	reply(s, 452, "4.3.1", "Insufficient system storage");
 	return 0;
 }
 
@@ -633,7 +753,7 @@ delivery_start(struct session *s)
 	data_init(&tx->dec, cf->bare_newline == BARE_NEWLINE_KEEP);
 	tx->started = 1;
 	tx->too_big = 0;
-	if (delivery_begin(&tx->dlv, tx->nrcpt, cf->fsync) == -1)
+	if (delivery_begin(&tx->dlv, tx->ncopy, cf->fsync) == -1)
 		return;
 	t.from = tx->from;
 	t.helo = s->helo;
@@ -641,9 +761,15 @@ delivery_start(struct session *s)
 	t.host = cf->hostname;
 	t.proto = tx->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	t.id = tx->id;
-	for (i = 0; i < tx->nrcpt; i++)
-		delivery_add(&tx->dlv, cf->spool_root, cf->maildir, tx->rcpts[i]->addr,
-		    tx->rcpts[i]->to.box, tx->rcpts[i]->to.domain, &t);
+	for (i = 0; i < tx->ncopy; i++) {
+		const struct copy *cp = tx->copies[i];
+		struct delivery_copy c = {
+			.rcpt = tx->rcpts[cp->rcpt]->addr, .mailbox = cp->mailbox,
+			.box = cp->to.box, .domain = cp->to.domain,
+			.folder = cp->to.folder[0] ? cp->to.folder : NULL,
+		};
+		delivery_add(&tx->dlv, cf->spool_root, cf->maildir, &c, &t);
+	}
 }
 
 /* log_message - the one log line per message. */
@@ -688,6 +814,10 @@ finish_message(struct session *s)
 	if (tx->too_big) {
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 		log_message(s, 552, "rejected");
+	} else if (tx->dlv.loop) {
+		/* A Delivered-To: naming a mailbox of ours: it came back. */
+		reply(s, 554, "5.4.6", "Mail loop: already delivered to a recipient here");
+		log_message(s, 554, "rejected");
 	} else if (bare && s->cf->bare_newline == BARE_NEWLINE_REJECT) {
 		/* Set by DATA only: RFC 5321 2.3.8, lines end in CRLF. */
 		reply(s, 550, "5.5.2", "Message contains bare CR or LF (see RFC 5321 2.3.8)");

@@ -280,17 +280,20 @@ def all_new_files(root):
 def split_trace(raw):
     """Split a stored message into (return_path_line, received_unfolded, rest).
 
-    The daemon prepends 'Return-Path: <...>' and one 'Received:' header
-    (possibly folded). Raises AssertionError when they are not there.
+    The daemon prepends 'Return-Path: <...>', 'Delivered-To: mailbox' and
+    one 'Received:' header (possibly folded). Raises AssertionError when
+    they are not there.
     """
     lines = raw.split(b'\n')
     if not lines[0].startswith(b'Return-Path:'):
         raise AssertionError('stored message does not start with Return-Path: %r'
                              % raw[:200])
     rp = lines[0].decode('latin-1')
-    i = 1
+    if len(lines) < 2 or not lines[1].startswith(b'Delivered-To: '):
+        raise AssertionError('second header is not Delivered-To: %r' % raw[:300])
+    i = 2
     if i >= len(lines) or not lines[i].startswith(b'Received:'):
-        raise AssertionError('second header is not Received: %r' % raw[:300])
+        raise AssertionError('third header is not Received: %r' % raw[:300])
     rec = [lines[i]]
     i += 1
     while i < len(lines) and lines[i][:1] in (b' ', b'\t'):
@@ -300,6 +303,14 @@ def split_trace(raw):
     received = re.sub(rb'\s+', b' ', received).decode('latin-1')
     rest = b'\n'.join(lines[i:])
     return rp, received, rest
+
+
+def delivered_to(raw):
+    """The mailbox the daemon's Delivered-To: header names in a stored copy."""
+    line = raw.split(b'\n')[1]
+    if not line.startswith(b'Delivered-To: '):
+        raise AssertionError('second header is not Delivered-To: %r' % raw[:300])
+    return line[len(b'Delivered-To: '):].decode('utf-8')
 
 
 def body_of(raw):

@@ -66,8 +66,9 @@ class Delivery(DaemonTestCase):
         raw = self.assertOneMessage('user')
         lines = raw.split(b'\n')
         self.assertTrue(lines[0].startswith(b'Return-Path: <'), lines[0])
-        self.assertTrue(lines[1].startswith(b'Received: from '), lines[1])
-        i = 2
+        self.assertEqual(lines[1], b'Delivered-To: user@example.org')
+        self.assertTrue(lines[2].startswith(b'Received: from '), lines[2])
+        i = 3
         while lines[i][:1] in (b' ', b'\t'):
             self.assertTrue(lines[i].strip(), 'empty continuation line')
             i += 1

@@ -114,6 +114,7 @@ test_recipient_policy(void)
 	struct config	 cf;
 	struct smtpaddr	 a;
 	struct recipient to;
+	struct route	 rt;
 	struct smtp_reply r;
 	const char	*end, *why;
 	FILE		*fp = fmemopen((void *)(uintptr_t)text, sizeof text - 1, "r");
@@ -121,8 +122,9 @@ test_recipient_policy(void)
 	REQUIRE(fp != NULL);
 	REQUIRE(config_parse(fp, "t.conf", &cf, stderr) == 0);
 	fclose(fp);
-#define RESOLVE(s) (smtpaddr_parse(s, SMTPADDR_POSTMASTER_OK, &a, &end, &why) == 0 ? \
-	recipient_resolve(&cf, &a, &to, &r) : -2)
+#define RESOLVE(s) (smtpaddr_parse(s, SMTPADDR_POSTMASTER_OK, &a, &end, &why) != 0 ? -2 : \
+	recipient_route(&cf, &a, &rt, &r) == -1 ? -1 : recipient_target(&rt, 0, &to) == 0 && \
+	recipient_target(&rt, 1, &to) == -1 && recipient_target(&rt, 0, &to) == 0 ? 0 : -3)
 	CHECK(RESOLVE("<Alice+Tag@Example.ORG>") == 0);
 	CHECK_STR(to.box, "alice");
 	CHECK_STR(to.domain, "example.org");
