@@ -40,7 +40,7 @@ struct config {
 	char		 maildir[1024];	/* template with %u, %d, %% */
 	char		 spool_root[1024];	/* maildir_root() of it, made once */
 	uint64_t	 max_message_size;	/* octets */
-	int		 max_recipients;
+	int		 max_recipients;	/* 1..CONFIG_RECIPIENTS_MAX */
 	int		 max_clients;
 	int		 max_clients_per_ip;	/* 0 = no limit */
 	int		 max_errors;
@@ -61,6 +61,9 @@ struct config {
 /* Defaults, next to their keywords (config.c documents each). */
 #define DEF_MAX_MESSAGE_SIZE	(10ULL * 1024 * 1024)
 #define DEF_MAX_RECIPIENTS	100	/* RFC 5321 4.5.3.1.8 minimum */
+/* Each recipient's copy is an open file while DATA is read: a bound the
+ * open-file limit (raised at start-up) always has room for. */
+#define CONFIG_RECIPIENTS_MAX	1000
 #define DEF_MAX_CLIENTS		1000
 #define DEF_MAX_CLIENTS_PER_IP	0
 #define DEF_MAX_ERRORS		20
@@ -68,6 +71,11 @@ struct config {
 #define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */
 #define DEF_TRANSACTION_TIMEOUT	3600
 
+/*
+ * config_clear - zero cf and set every default; its lists must be empty
+ * (a fresh struct) or already freed.
+ */
+void	config_clear(struct config *cf);
 /*
  * config_parse - parse text from fp (named fname in messages) into cf.
  * Each error is written to err as "file:line: message\n"; parsing goes on

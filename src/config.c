@@ -301,7 +301,7 @@ static const struct num_directive {
 	long long	 min, max;
 	size_t		 off;
 } num_directives[] = {
-	{ "max_recipients", K_MAXRCPT, 1, 100000, offsetof(struct config, max_recipients) },
+	{ "max_recipients", K_MAXRCPT, 1, CONFIG_RECIPIENTS_MAX, offsetof(struct config, max_recipients) },
 	{ "max_clients", K_MAXCLIENTS, 1, 1000000, offsetof(struct config, max_clients) },
 	{ "max_clients_per_ip", K_MAXPERIP, 0, 1000000, offsetof(struct config, max_clients_per_ip) },
 	{ "max_errors", K_MAXERRORS, 1, 1000000, offsetof(struct config, max_errors) },
@@ -421,6 +421,25 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		perr(p, "unknown keyword \"%s\"", kw);
 }
 
+void
+config_clear(struct config *cf)
+{
+	memset(cf, 0, sizeof *cf);
+	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
+	cf->max_recipients = DEF_MAX_RECIPIENTS;
+	cf->max_clients = DEF_MAX_CLIENTS;
+	cf->max_clients_per_ip = DEF_MAX_CLIENTS_PER_IP;
+	cf->max_errors = DEF_MAX_ERRORS;
+	cf->max_junk_commands = DEF_MAX_JUNK_COMMANDS;
+	cf->timeout = DEF_TIMEOUT;
+	cf->data_timeout = DEF_TIMEOUT;		/* follows timeout unless given */
+	cf->transaction_timeout = DEF_TRANSACTION_TIMEOUT;
+	cf->greeting_delay = 0;
+	cf->bare_newline = BARE_NEWLINE_REJECT;
+	cf->recipient_delimiter = 0;
+	cf->fsync = 1;
+}
+
 int
 config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 {
@@ -431,17 +450,8 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 	memset(&p, 0, sizeof p);
 	p.fname = fname;
 	p.err = err;
-	memset(cf, 0, sizeof *cf);
+	config_clear(cf);
 	buf_copy(cf->file, sizeof cf->file, fname);
-	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
-	cf->max_recipients = DEF_MAX_RECIPIENTS;
-	cf->max_clients = DEF_MAX_CLIENTS;
-	cf->max_clients_per_ip = DEF_MAX_CLIENTS_PER_IP;
-	cf->max_errors = DEF_MAX_ERRORS;
-	cf->timeout = DEF_TIMEOUT;
-	cf->transaction_timeout = DEF_TRANSACTION_TIMEOUT;
-	cf->bare_newline = BARE_NEWLINE_REJECT;
-	cf->fsync = 1;
 
 	while (read_line(fp, line, sizeof line, &toolong, &nul)) {
 		size_t	 len;
@@ -490,7 +500,7 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 			perr(&p, "mailbox %s: domain %s has no domain line",
 			    cf->mailboxes[i], d);
 	}
-	if (cf->data_timeout == 0)
+	if (!(p.seen & (1u << K_DATATIMEOUT)))
 		cf->data_timeout = cf->timeout;
 	return p.errors ? -1 : 0;
 }

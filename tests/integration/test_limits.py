@@ -38,6 +38,28 @@ class MaxRecipients(DaemonTestCase):
         self.assertEqual(len(self.all_messages()), 6)
 
 
+class MaxRecipientsHighest(DaemonTestCase):
+    # The highest value the configuration accepts works end to end: every
+    # recipient's copy is an open file until the message is in new/.
+    extra_config = ['max_recipients 1000', 'fsync no']
+
+    def test_thousand_recipients_one_message(self):
+        c = self.raw()
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n' +
+               ''.join('RCPT TO:<r%04d@example.org>\r\n' % i for i in range(1001)))
+        c.expect(250, '2.1.0')
+        for i in range(1000):
+            c.expect(250, '2.1.5')
+        c.expect(452, '4.5.3')
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.settimeout(60)
+        c.send(b'Subject: many\r\n\r\nx\r\n.\r\n')
+        c.expect(250, '2.0.0')
+        self.assertEqual(len(self.all_messages()), 1000)
+
+
 class MaxMessageSize(DaemonTestCase):
     extra_config = ['max_message_size 1000']
 

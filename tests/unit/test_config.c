@@ -156,7 +156,33 @@ test_defaults(void)
 	CHECK_EQ_INT(cf->recipient_delimiter, 0);
 	CHECK_EQ_INT(cf->fsync, 1);
 	CHECK_EQ_INT(cf->nproxy_from, 0);
-	CHECK_EQ_INT(cf->refs, 0);
+	CHECK_EQ_INT(cf->max_junk_commands, 100);
+
+	/* config_clear sets the same defaults as a parse of BASE. */
+	{
+		struct config	*c = malloc(sizeof *c);
+
+		REQUIRE(c != NULL);
+		memset(c, 0xa5, sizeof *c);
+		config_clear(c);
+		CHECK_EQ_INT(c->max_message_size, cf->max_message_size);
+		CHECK_EQ_INT(c->max_recipients, cf->max_recipients);
+		CHECK_EQ_INT(c->max_clients, cf->max_clients);
+		CHECK_EQ_INT(c->max_clients_per_ip, cf->max_clients_per_ip);
+		CHECK_EQ_INT(c->max_errors, cf->max_errors);
+		CHECK_EQ_INT(c->max_junk_commands, cf->max_junk_commands);
+		CHECK_EQ_INT(c->timeout, cf->timeout);
+		CHECK_EQ_INT(c->data_timeout, cf->data_timeout);
+		CHECK_EQ_INT(c->transaction_timeout, cf->transaction_timeout);
+		CHECK_EQ_INT(c->greeting_delay, 0);
+		CHECK_EQ_INT(c->bare_newline, cf->bare_newline);
+		CHECK_EQ_INT(c->fsync, 1);
+		CHECK_EQ_INT(c->nlisten + c->ndomains + c->nmailboxes + c->nproxy_from, 0);
+		CHECK(c->domains == NULL && c->mailboxes == NULL);
+		CHECK_STR(c->maildir, "");
+		CHECK_STR(c->spool_root, "");
+		config_free(c);
+	}
 	done(p);
 
 	/* data_timeout follows a given timeout, unless given itself. */
@@ -252,7 +278,7 @@ test_every_directive(void)
 	CHECK(good_line("greeting_delay 300"));
 	CHECK(good_line("timeout 86400"));
 	CHECK(good_line("transaction_timeout 864000"));
-	CHECK(good_line("max_recipients 100000"));
+	CHECK(good_line("max_recipients 1000"));
 	CHECK(good_line("max_message_size 1099511627776"));
 	CHECK(good_line("max_message_size 1"));
 	CHECK(good_line("fsync yes"));
@@ -349,7 +375,7 @@ test_out_of_range(void)
 	CHECK(bad_line("data_timeout 0", "out of range"));
 	CHECK(bad_line("transaction_timeout 864001", "out of range"));
 	CHECK(bad_line("max_recipients 0", "out of range"));
-	CHECK(bad_line("max_recipients 100001", "out of range"));
+	CHECK(bad_line("max_recipients 1001", "out of range 1..1000"));
 	CHECK(bad_line("max_clients 0", "out of range"));
 	CHECK(bad_line("max_clients 1000001", "out of range"));
 	CHECK(bad_line("max_clients_per_ip 1000001", "out of range"));
@@ -573,7 +599,7 @@ test_all_errors_reported(void)
 	CHECK_EQ_INT(p->nerr, 6);
 	CHECK(has(p, "t.conf:2: unknown keyword \"bogus\""));
 	CHECK(has(p, "t.conf:4: \"x\": expected a number"));
-	CHECK(has(p, "t.conf:6: 0: out of range 1..100000"));
+	CHECK(has(p, "t.conf:6: 0: out of range 1..1000"));
 	CHECK(has(p, "t.conf:7: "));
 	CHECK(has(p, "t.conf:8: timeout: given twice"));
 	CHECK(has(p, "t.conf:9: "));
