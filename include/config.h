@@ -37,8 +37,11 @@ struct config {
 	int		 ndomains;
 	char		**mailboxes;	/* "local@domain", lower-cased */
 	int		 nmailboxes;
-	char		 maildir[1024];	/* template with %u, %d, %% */
-	char		 spool_root[1024];	/* maildir_root() of it, made once */
+	char		 maildir[1024];	/* template with %u, %d, %%; absolute
+					 * when loaded with a basedir */
+	char		 spool_root[1024];	/* maildir_root() of it, made once
+					 * by main.c for every config it hands
+					 * to the listener */
 	uint64_t	 max_message_size;	/* octets */
 	int		 max_recipients;	/* 1..CONFIG_RECIPIENTS_MAX */
 	int		 max_clients;
@@ -77,13 +80,26 @@ struct config {
  */
 void	config_clear(struct config *cf);
 /*
+ * What loading takes from the running daemon, so that every check is made
+ * while loading (smtpd -n makes the same ones) and none is left for later.
+ */
+struct config_opts {
+	const char	*basedir;	/* a relative maildir template starts
+					 * here (a daemon runs from "/");
+					 * NULL leaves it relative */
+};
+
+/*
  * config_parse - parse text from fp (named fname in messages) into cf.
  * Each error is written to err as "file:line: message\n"; parsing goes on
  * so every error is reported. Returns 0 when valid, -1 otherwise.
+ * The same as config_load's parse with no opts.
  */
 int	config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err);
-/* config_load - open and parse a file; returns NULL after printing errors. */
-struct config *config_load(const char *path, FILE *err);
+/* config_load - open and parse a file with opts (may be NULL); returns
+ * NULL after printing errors. spool_root is left empty (see main.c). */
+struct config *config_load(const char *path, const struct config_opts *opts,
+	    FILE *err);
 void	config_free(struct config *cf);
 
 /* config_has_domain - 1 if domain (any case) is one of ours. */

@@ -21,6 +21,7 @@
 #define CONFIG_LIST_MAX		10000	/* domains, mailboxes */
 
 struct parse_ctx {
+	const struct config_opts *opts;	/* never NULL */
 	const char	*fname;
 	int		 line;
 	int		 errors;
@@ -35,6 +36,9 @@ static int	parse_listen(struct parse_ctx *, struct config *, char *);
 static int	parse_yesno(struct parse_ctx *, const char *, int *);
 static int	list_add(struct parse_ctx *, char ***, int *, const char *);
 static int	parse_template(struct parse_ctx *, const char *);
+static void	set_maildir(struct parse_ctx *, struct config *, const char *);
+static int	parse_file(FILE *, const char *, const struct config_opts *,
+		    struct config *, FILE *);
 
 /*
  * read_line - the next line of fp into buf, without its LF. Returns 0 at
@@ -223,6 +227,35 @@ parse_template(struct parse_ctx *p, const char *s)
 	return 0;
 }
 
+/*
+ * set_maildir - the template, a relative one taken from opts->basedir:
+ * one that does not fit once made absolute is refused here, with its
+ * line, rather than found out at start-up or at a reload.
+ */
+static void
+set_maildir(struct parse_ctx *p, struct config *cf, const char *v)
+{
+	const char	*base = p->opts->basedir;
+	size_t		 blen;
+	int		 n;
+
+	if (v[0] == '/' || base == NULL) {
+		if (buf_copy(cf->maildir, sizeof cf->maildir, v) == -1)
+			perr(p, "maildir: template too long (at most %zu characters)",
+			    sizeof cf->maildir - 1);
+		return;
+	}
+	blen = strlen(base);
+	n = snprintf(cf->maildir, sizeof cf->maildir, "%s%s%s", base,
+	    blen > 0 && base[blen - 1] == '/' ? "" : "/", v);
+	if (n < 0 || (size_t)n >= sizeof cf->maildir) {
+		cf->maildir[0] = '\0';
+		perr(p, "maildir: relative template too long once taken from %s "
+		    "(%d characters, at most %zu): give an absolute path", base,
+		    n, sizeof cf->maildir - 1);
+	}
+}
+
 int
 config_parse_cidr(const char *s, struct config_cidr *out)
 {
@@ -378,10 +411,8 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		else
 			list_add(p, &cf->mailboxes, &cf->nmailboxes, v);
 	} else if (strcmp(kw, "maildir") == 0) {
-		if (once(p, K_MAILDIR, kw) == -1 || parse_template(p, v) == -1)
-			return;
-		if (buf_copy(cf->maildir, sizeof cf->maildir, v) == -1)
-			perr(p, "maildir: template too long");
+		if (once(p, K_MAILDIR, kw) == 0 && parse_template(p, v) == 0)
+			set_maildir(p, cf, v);
 	} else if (strcmp(kw, "max_message_size") == 0) {
 		if (once(p, K_MAXSIZE, kw) == 0 &&
 		    parse_number(p, v, 1, (long long)1 << 40, &n) == 0)
@@ -443,11 +474,21 @@ config_clear(struct config *cf)
 int
 config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 {
+	return parse_file(fp, fname, NULL, cf, err);
+}
+
+/* parse_file - config_parse, with what opts says of the running daemon. */
+static int
+parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
+    struct config *cf, FILE *err)
+{
+	static const struct config_opts none;
 	struct parse_ctx p;
 	char		 line[CONFIG_LINE_MAX + 1];
 	int		 toolong, nul;
 
 	memset(&p, 0, sizeof p);
+	p.opts = opts != NULL ? opts : &none;
 	p.fname = fname;
 	p.err = err;
 	config_clear(cf);
@@ -492,7 +533,7 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 		perr(&p, "no listen line");
 	if (cf->ndomains == 0)
 		perr(&p, "no domain line: nothing would be accepted");
-	if (cf->maildir[0] == '\0')
+	if (!(p.seen & (1u << K_MAILDIR)))
 		perr(&p, "no maildir line");
 	for (int i = 0; i < cf->nmailboxes; i++) {
 		const char *d = strrchr(cf->mailboxes[i], '@') + 1;
@@ -506,7 +547,7 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 }
 
 struct config *
-config_load(const char *path, FILE *err)
+config_load(const char *path, const struct config_opts *opts, FILE *err)
 {
 	struct config	*cf;
 	FILE		*fp;
@@ -520,7 +561,7 @@ config_load(const char *path, FILE *err)
 		fprintf(err, "%s: out of memory\n", path);
 		return NULL;
 	}
-	if (config_parse(fp, path, cf, err) == -1) {
+	if (parse_file(fp, path, opts, cf, err) == -1) {
 		fclose(fp);
 		config_free(cf);
 		return NULL;

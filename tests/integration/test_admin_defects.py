@@ -6,10 +6,35 @@ code before its fix.
 
 import os
 import shutil
+import signal
 import tempfile
+import time
 import unittest
 
-from harness import free_port, run_smtpd
+from harness import (DaemonTestCase, RawClient, REPO_ROOT, body_of, free_port,
+                     read_new, run_smtpd)
+
+WAIT = 5.0      # seconds for anything the daemon does by itself
+
+
+def wait_for(pred, timeout=WAIT, step=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def long_relative_template():
+    """A relative maildir template the parser takes (its line is 1024
+    characters, the longest allowed) but that no longer fits the 1023
+    characters of a template once the start-up directory is put before it."""
+    tail = '/%d/%u'
+    rel = ('r' * 99 + '/') * 11
+    rel = rel[:1016 - len(tail)] + tail
+    assert len('maildir ' + rel) == 1024 and len(REPO_ROOT) + 1 + len(rel) > 1023
+    return rel
 
 
 class ConfigFile(unittest.TestCase):
@@ -49,6 +74,114 @@ class MaxRecipientsBound(ConfigFile):
     def test_1000_accepted(self):
         path, rc, err = self.check(self.base() + ['max_recipients 1000'])
         self.assertEqual(rc, 0, err)
+
+
+class RelativeTemplateTooLong(ConfigFile):
+    """It passed -n and then killed the daemon at SIGHUP (fatalx while
+    making the template absolute): now -n and the reload refuse it."""
+
+    def test_check_refuses_naming_file_and_line(self):
+        path, rc, err = self.check(self.base()[:3] + ['maildir ' + long_relative_template(),
+                                                      'timeout 60'])
+        self.assertEqual(rc, 1, err)
+        self.assertIn('%s:4: maildir: relative template too long' % path, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def test_short_relative_template_is_fine(self):
+        path, rc, err = self.check(self.base()[:3] + ['maildir spool/%d/%u'])
+        self.assertEqual(rc, 0, err)
+
+
+class Reload(DaemonTestCase):
+    """SIGHUP with a configuration that cannot be used keeps the one in
+    force, keeps the daemon and its sessions running, and says why."""
+    shared_daemon = False
+
+    def set_maildir(self, d, value):
+        """Replace the maildir line of d's config; its line number."""
+        with open(d.conf) as f:
+            lines = f.read().splitlines()
+        n = [i for i, l in enumerate(lines) if l.startswith('maildir ')][0]
+        lines[n] = 'maildir ' + value
+        with open(d.conf, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return n + 1
+
+    def reload(self, d, expect):
+        """SIGHUP, then wait for a log line containing expect."""
+        before = d.stderr(1 << 20)
+        d.proc.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: expect in d.stderr(1 << 20)[len(before):] or not d.alive())
+        self.assertTrue(d.alive(), 'smtpd died at SIGHUP:\n' + d.stderr())
+        self.assertTrue(ok, 'no %r logged after SIGHUP:\n%s' % (expect, d.stderr()))
+        return d.stderr(1 << 20)[len(before):]
+
+    def in_flight(self, d):
+        """A session in the middle of a transaction."""
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.ehlo()
+        self.assertEqual(c.cmd('MAIL FROM:<a@x.test>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<alice@example.org>').code, 250)
+        return c
+
+    def finish(self, c, text):
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(text.encode() + b'\r\n.\r\n')
+        c.expect(250)
+
+    def deliver(self, d, rcpt, text):
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.ehlo()
+        self.assertEqual(c.cmd('MAIL FROM:<a@x.test>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<%s@example.org>' % rcpt).code, 250)
+        self.finish(c, text)
+        c.cmd('QUIT')
+
+    def test_template_too_long_once_absolute(self):
+        d = self.start_daemon()
+        c = self.in_flight(d)
+        n = self.set_maildir(d, long_relative_template())
+        log = self.reload(d, 'reload failed')
+        self.assertIn('reload: %s:%d: maildir: relative template too long' % (d.conf, n), log)
+        # The old configuration still serves the session in flight and new ones.
+        self.finish(c, 'in flight')
+        self.deliver(d, 'bob', 'after the reload')
+        self.assertEqual([body_of(m) for m in read_new(d.maildir_path('alice'))],
+                         [b'in flight\n'])
+        self.assertEqual([body_of(m) for m in read_new(d.maildir_path('bob'))],
+                         [b'after the reload\n'])
+        # smtpd -n says the same of the file.
+        p = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('%s:%d:' % (d.conf, n), p.stderr.decode())
+
+    def test_spool_root_that_cannot_be_created(self):
+        # A new spool root is created at SIGHUP; when that fails the
+        # reload is refused rather than every delivery failing later.
+        d = self.start_daemon()
+        blocker = os.path.join(d.tmp, 'blocker')
+        open(blocker, 'w').close()
+        c = self.in_flight(d)
+        self.set_maildir(d, blocker + '/spool/%d/%u')
+        log = self.reload(d, 'reload failed')
+        self.assertIn('cannot create spool %s/spool' % blocker, log)
+        self.finish(c, 'in flight')
+        self.deliver(d, 'bob', 'old spool')
+        self.assertEqual(len(read_new(d.maildir_path('alice'))), 1)
+        self.assertEqual([body_of(m) for m in read_new(d.maildir_path('bob'))],
+                         [b'old spool\n'])
+
+    def test_new_spool_root_created_at_reload(self):
+        d = self.start_daemon()
+        root = os.path.join(d.tmp, 'new', 'root')
+        self.set_maildir(d, root + '/%d/%u')
+        self.reload(d, 'reloaded ')
+        self.assertTrue(os.path.isdir(root))
+        self.deliver(d, 'carol', 'new spool')
+        self.assertEqual([body_of(m) for m in read_new(os.path.join(root, 'example.org', 'carol'))],
+                         [b'new spool\n'])
 
 
 if __name__ == '__main__':

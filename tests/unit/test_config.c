@@ -813,7 +813,7 @@ test_config_load(void)
 	fclose(fp);
 	err = open_memstream(&ebuf, &elen);
 	REQUIRE(err != NULL);
-	cf = config_load(path, err);
+	cf = config_load(path, NULL, err);
 	CHECK(cf != NULL);
 	if (cf != NULL) {
 		CHECK_STR(cf->file, path);
@@ -826,13 +826,96 @@ test_config_load(void)
 	REQUIRE(fp != NULL);
 	fputs("bogus 1\n", fp);
 	fclose(fp);
-	CHECK(config_load(path, err) == NULL);
+	CHECK(config_load(path, NULL, err) == NULL);
 	unlink(path);
-	CHECK(config_load(path, err) == NULL);	/* missing */
+	CHECK(config_load(path, NULL, err) == NULL);	/* missing */
 	fclose(err);
 	CHECK(ebuf != NULL && strstr(ebuf, ":1: unknown keyword") != NULL);
 	CHECK(ebuf != NULL && strstr(ebuf, "No such file") != NULL);
 	free(ebuf);
+}
+
+/* load_text - config_load of text (written to a temporary file) with
+ * opts; the config or NULL, and the errors in ebuf. */
+static struct config *
+load_text(const char *text, const struct config_opts *opts, char *ebuf,
+    size_t esize, char *path, size_t psize)
+{
+	char	 tmpl[] = "/tmp/test_config.XXXXXX";
+	int	 fd = mkstemp(tmpl);
+	FILE	*fp, *err;
+	struct config *cf;
+
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
+		abort();
+	fputs(text, fp);
+	fclose(fp);
+	if ((err = fmemopen(ebuf, esize, "w")) == NULL)
+		abort();
+	setvbuf(err, NULL, _IONBF, 0);
+	cf = config_load(tmpl, opts, err);
+	fclose(err);
+	unlink(tmpl);
+	snprintf(path, psize, "%s", tmpl);
+	return cf;
+}
+
+/* A relative maildir template is made absolute while loading: one that
+ * no longer fits is refused there, naming its line. */
+static void
+test_relative_maildir(void)
+{
+	struct config_opts opts = { .basedir = "/srv/smtpd" };
+	struct config	*cf;
+	char		 text[2048], ebuf[2048], path[64], want[256];
+	size_t		 len;
+
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir spool/%d/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/srv/smtpd/spool/%d/%u");
+	CHECK_STR(cf->spool_root, "");		/* main.c fills it */
+	config_free(cf);
+	/* Absolute ones are kept; without a basedir nothing changes. */
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir /m/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/m/%u");
+	config_free(cf);
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir m/%u\n",
+	    NULL, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "m/%u");
+	config_free(cf);
+	opts.basedir = "/";
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir m/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/m/%u");
+	config_free(cf);
+
+	/* 1016 characters: the longest a line holds, too long once made
+	 * absolute; reported once, at its line. */
+	opts.basedir = "/srv/smtpd";
+	len = (size_t)snprintf(text, sizeof text,
+	    "listen 127.0.0.1:25\ndomain example.org\nmaildir ");
+	memset(text + len, 'a', 1016 - 6);
+	len += 1016 - 6;
+	snprintf(text + len, sizeof text - len, "/%%d/%%u\ntimeout 10\n");
+	memset(ebuf, 0, sizeof ebuf);
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf == NULL);
+	config_free(cf);
+	snprintf(want, sizeof want, "%s:3: maildir: relative template too long "
+	    "once taken from /srv/smtpd", path);
+	if (!CHECK(strstr(ebuf, want) != NULL))
+		printf("#   %s\n", ebuf);
+	CHECK(strstr(ebuf, "no maildir line") == NULL);
+	CHECK(strchr(ebuf, '\n') == strrchr(ebuf, '\n'));	/* one error */
+	/* The same template fits without the prefix. */
+	cf = load_text(text, NULL, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf != NULL);
+	config_free(cf);
 }
 
 int
@@ -857,5 +940,6 @@ main(void)
 	RUN(test_proxy_from_and_cidr);
 	RUN(test_lookups);
 	RUN(test_config_load);
+	RUN(test_relative_maildir);
 	return unit_done();
 }
