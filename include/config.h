@@ -1,7 +1,8 @@
 /*
  * config.h - the parsed form of smtpd.conf.
  * After config_load() succeeds the struct is read-only and shared by all
- * threads; reloads build a new one and swap it (see listener.c).
+ * threads; reloads build a new one and swap it. listener.c owns the
+ * lifetime of a config in force (it counts the sessions using it).
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -58,7 +59,6 @@ struct config {
 	int		 fsync;		/* 1 = fsync files and dirs */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
 	int		 nproxy_from;
-	int		 refs;		/* sessions using it; listener.c's lock */
 };
 
 /* Defaults, next to their keywords (config.c documents each). */

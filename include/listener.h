@@ -12,10 +12,13 @@
 int	listener_bind(const struct config *cf, char *err, size_t errsz);
 /* listener_describe - "127.0.0.1:2525, [::1]:2525" for the start-up line. */
 void	listener_describe(char *buf, size_t size);
-/* listener_start - run the accept loop on its own thread with cf. */
+/* listener_start - run the accept loop on its own thread with cf,
+ * which the listener owns from now on. */
 void	listener_start(struct config *cf);
-/* listener_reload - new sessions use cf; running ones keep theirs. */
-void	listener_reload(struct config *cf);
+/* listener_reload - new sessions use cf, running ones keep theirs; the
+ * listener frees each config once no session uses it. -1 (out of
+ * memory): cf is not taken, the config in force stays. */
+int	listener_reload(struct config *cf);
 /* listener_current - the config in force (for comparisons at reload). */
 const struct config *listener_current(void);
 /* listener_stop - stop accepting, tell idle sessions to go, wait up to

@@ -1,7 +1,8 @@
 /*
  * listener.c - listening sockets, the accept loop, one thread per client.
  * Owns: the sockets, max_clients and max_clients_per_ip counting, the
- * config in force and its reference counts, the list of clients and
+ * config in force and the lifetime of every config (struct cfref: freed
+ * once no session uses it), the list of clients and
  * telling their sessions to stop, the parked client threads, and the one
  * reply sent outside a session (421 when full).
  *
@@ -33,6 +34,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "smtpd.h"
 #include "sockaddr.h"
 
 #define LISTEN_BACKLOG		4096
@@ -51,13 +53,19 @@ struct ipcount {
 	int		 count;
 };
 
+/* A config in force, or still used by sessions started under it. */
+struct cfref {
+	struct config	*cf;
+	int		 refs;	/* 1 while in force, 1 per session; lk.mu */
+};
+
 struct client {
 	struct client		*next, **prevp;	/* on lk.clients */
 	atomic_int		 stop;		/* the session's stop word */
 	int			 fd;
 	int			 proxy;
 	struct sockaddr_storage	 peer;
-	struct config		*cf;
+	struct cfref		*cfr;		/* its config, held */
 	struct ipcount		*ip;
 };
 
@@ -79,7 +87,8 @@ static struct {
 	pthread_t	 thread;
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 idle;		/* signalled when active drops */
-	struct config	*cf;		/* in force for new sessions */
+	struct cfref	*cur;		/* in force for new sessions; only
+					 * the main thread changes it */
 	struct client	*clients;	/* every client with a session */
 	int		 active;
 	int		 stopping;
@@ -92,12 +101,29 @@ static struct {
 	.wake = { -1, -1 },
 };
 
-/* config_release - drop one reference; free a replaced config at zero. */
-static void
-config_release(struct config *cf)
+/* cfref_new - cf with the reference of being in force; NULL if out of
+ * memory. */
+static struct cfref *
+cfref_new(struct config *cf)
 {
-	if (--cf->refs == 0 && cf != lk.cf)
-		config_free(cf);
+	struct cfref *r;
+
+	if ((r = malloc(sizeof *r)) == NULL)
+		return NULL;
+	r->cf = cf;
+	r->refs = 1;
+	return r;
+}
+
+/* cfref_put - drop one reference (under lk.mu); the config goes with
+ * the last. */
+static void
+cfref_put(struct cfref *r)
+{
+	if (--r->refs > 0)
+		return;
+	config_free(r->cf);
+	free(r);
 }
 
 static unsigned
@@ -229,7 +255,7 @@ client_thread(void *arg)
 
 	while (c != NULL) {
 		struct session_conn conn = {
-			.fd = c->fd, .peer = c->peer, .cf = c->cf,
+			.fd = c->fd, .peer = c->peer, .cf = c->cfr->cf,
 			.stop = &c->stop, .proxy = c->proxy,
 		};
 		session_run(&conn);
@@ -245,7 +271,7 @@ client_thread(void *arg)
 		lk.active--;
 		if (c->ip != NULL)
 			ip_put(c->ip);
-		config_release(c->cf);
+		cfref_put(c->cfr);
 		pthread_cond_broadcast(&lk.idle);
 		free(c);
 		c = park();
@@ -254,30 +280,46 @@ client_thread(void *arg)
 	return NULL;
 }
 
-/* refuse - the one reply sent without a session: we are full. */
-static void
-refuse(int fd, const struct config *cf, const char *why)
+/* refusal - the one reply sent without a session, into msg: 421 with
+ * why. cf must be held (or lk.mu): a reload may free it otherwise.
+ * Returns its length, 0 if it did not fit. */
+static size_t
+refusal(char *msg, size_t size, const struct config *cf, const char *why)
 {
-	char	msg[512];
 	int	n;
 
-	n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s, try again later\r\n",
+	n = snprintf(msg, size, "421 4.7.0 %s %s, try again later\r\n",
 	    cf->hostname, why);
-	if (n > 0)
-		(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* refuse - send the refusal (without waiting) and close. */
+static void
+refuse(int fd, const char *msg, size_t len)
+{
+	if (len > 0)
+		(void)!send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 }
 
-/* accept_one - take a connection from listening socket i. */
+/*
+ * accept_one - take a connection from listening socket i. The config in
+ * force is read only under lk.mu, or through the reference the client
+ * holds: a SIGHUP may free the one before at any moment.
+ */
 static void
 accept_one(int i, pthread_attr_t *attr)
 {
 	struct client	*c;
 	struct parked	*p;
 	struct config	*cf;
+	const char	*limit = NULL;
 	socklen_t	 len;
 	unsigned char	 key[16];
-	int		 fd, fam, err;
+	char		 msg[SMTP_REPLY_MAX];
+	size_t		 msglen = 0;
+	int		 fd, fam, err, n = 0;
+	pthread_t	 t;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return;
@@ -296,32 +338,30 @@ accept_one(int i, pthread_attr_t *attr)
 	c->fd = fd;
 	c->proxy = lk.proxy[i];
 	pthread_mutex_lock(&lk.mu);
-	cf = lk.cf;
+	cf = lk.cur->cf;
 	if (lk.active >= cf->max_clients) {
-		pthread_mutex_unlock(&lk.mu);
-		log_info("refused connection: max_clients %d reached", cf->max_clients);
-		refuse(fd, cf, "Too many connections");
-		free(c);
-		return;
+		limit = "max_clients";
+		n = cf->max_clients;
+		msglen = refusal(msg, sizeof msg, cf, "Too many connections");
+		goto refused;
 	}
 	/* Behind a proxy the socket's peer is the balancer: count nothing. */
 	fam = sockaddr_key(&c->peer, key);
 	if (cf->max_clients_per_ip > 0 && !c->proxy && fam != AF_UNSPEC) {
 		c->ip = ip_get(fam, key);
 		if (c->ip != NULL && c->ip->count >= cf->max_clients_per_ip) {
-			pthread_mutex_unlock(&lk.mu);
-			log_info("refused connection: max_clients_per_ip %d reached",
-			    cf->max_clients_per_ip);
-			refuse(fd, cf, "Too many connections from your address");
-			free(c);
-			return;
+			limit = "max_clients_per_ip";
+			n = cf->max_clients_per_ip;
+			msglen = refusal(msg, sizeof msg, cf,
+			    "Too many connections from your address");
+			goto refused;
 		}
 		if (c->ip != NULL)
 			c->ip->count++;
 	}
 	lk.active++;
-	cf->refs++;
-	c->cf = cf;
+	c->cfr = lk.cur;
+	c->cfr->refs++;
 	client_link(c);
 	if ((p = unpark(c)) != NULL) {
 		pthread_mutex_unlock(&lk.mu);
@@ -330,20 +370,23 @@ accept_one(int i, pthread_attr_t *attr)
 	}
 	pthread_mutex_unlock(&lk.mu);
 
-	pthread_t t;
-	if ((err = pthread_create(&t, attr, client_thread, c)) != 0) {
-		errno = err;
-		log_warn("pthread_create");
-		pthread_mutex_lock(&lk.mu);
-		client_unlink(c);
-		lk.active--;
-		if (c->ip != NULL)
-			ip_put(c->ip);
-		config_release(cf);
-		pthread_mutex_unlock(&lk.mu);
-		refuse(fd, cf, "Out of resources");
-		free(c);
-	}
+	if ((err = pthread_create(&t, attr, client_thread, c)) == 0)
+		return;
+	errno = err;
+	log_warn("pthread_create");
+	pthread_mutex_lock(&lk.mu);
+	msglen = refusal(msg, sizeof msg, c->cfr->cf, "Out of resources");
+	client_unlink(c);
+	lk.active--;
+	if (c->ip != NULL)
+		ip_put(c->ip);
+	cfref_put(c->cfr);
+refused:
+	pthread_mutex_unlock(&lk.mu);
+	if (limit != NULL)
+		log_info("refused connection: %s %d reached", limit, n);
+	refuse(fd, msg, msglen);
+	free(c);
 }
 
 static void *
@@ -534,31 +577,33 @@ listener_start(struct config *cf)
 
 	if (pipe2(lk.wake, O_CLOEXEC) == -1)
 		fatal("pipe");
-	lk.cf = cf;
-	cf->refs = 1;
+	if ((lk.cur = cfref_new(cf)) == NULL)
+		fatal("listener_start");
 	if ((err = pthread_create(&lk.thread, NULL, accept_loop, NULL)) != 0) {
 		errno = err;
 		fatal("pthread_create");
 	}
 }
 
-void
+int
 listener_reload(struct config *cf)
 {
-	struct config *old;
+	struct cfref *r, *old;
 
+	if ((r = cfref_new(cf)) == NULL)
+		return -1;
 	pthread_mutex_lock(&lk.mu);
-	old = lk.cf;
-	lk.cf = cf;
-	cf->refs++;
-	config_release(old);
+	old = lk.cur;
+	lk.cur = r;
+	cfref_put(old);
 	pthread_mutex_unlock(&lk.mu);
+	return 0;
 }
 
 const struct config *
 listener_current(void)
 {
-	return lk.cf;	/* only the main thread changes it */
+	return lk.cur->cf;	/* only the main thread changes lk.cur */
 }
 
 int

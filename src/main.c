@@ -449,7 +449,11 @@ reload(const char *path)
 		log_warnx("reload: user changes take effect at restart");
 	if (strcmp(cf->hostname, old->hostname) != 0)
 		log_warnx("reload: the hostname in maildir file names changes at restart");
-	listener_reload(cf);
+	if (listener_reload(cf) == -1) {
+		log_warnx("reload failed: out of memory; keeping the configuration in force");
+		config_free(cf);
+		return;
+	}
 	log_info("reloaded %s", path);
 }
 

@@ -7,12 +7,14 @@ code before its fix.
 import os
 import shutil
 import signal
+import socket
 import tempfile
+import threading
 import time
 import unittest
 
-from harness import (DaemonTestCase, RawClient, REPO_ROOT, body_of, free_port,
-                     read_new, run_smtpd)
+from harness import (SANITIZER_RE, DaemonTestCase, RawClient, REPO_ROOT, body_of,
+                     free_port, read_new, run_smtpd)
 
 WAIT = 5.0      # seconds for anything the daemon does by itself
 
@@ -182,6 +184,60 @@ class Reload(DaemonTestCase):
         self.deliver(d, 'carol', 'new spool')
         self.assertEqual([body_of(m) for m in read_new(os.path.join(root, 'example.org', 'carol'))],
                          [b'new spool\n'])
+
+
+class RefusalDuringReloads(DaemonTestCase):
+    """The 421 of a full daemon was built from a config that a SIGHUP at
+    the same moment could free (the listener read it after letting go of
+    its lock). Refusals under a stream of reloads: under ASan or TSan the
+    code before the fix is caught reading freed memory."""
+    shared_daemon = False
+    SECONDS = 3.0
+
+    def test_refusals_while_reloading(self):
+        d = self.start_daemon(['max_clients 1'])
+        held = RawClient(d.port)
+        self.addCleanup(held.close)
+        stop = threading.Event()
+        reloads = [0]
+
+        def hup():
+            while not stop.is_set() and d.alive():
+                d.proc.send_signal(signal.SIGHUP)
+                reloads[0] += 1
+                time.sleep(0.0005)
+
+        t = threading.Thread(target=hup)
+        t.start()
+        refused = 0
+        bad = []
+        try:
+            deadline = time.monotonic() + self.SECONDS
+            while time.monotonic() < deadline and d.alive():
+                s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
+                try:
+                    data = b''
+                    while not data.endswith(b'\n'):
+                        chunk = s.recv(512)
+                        if not chunk:
+                            break
+                        data += chunk
+                finally:
+                    s.close()
+                if data.startswith(b'421 4.7.0 mx.test Too many connections'):
+                    refused += 1
+                elif data:
+                    bad.append(data)
+        finally:
+            stop.set()
+            t.join()
+        self.assertTrue(d.alive(), 'smtpd died:\n' + d.stderr())
+        self.assertFalse(SANITIZER_RE.search(d.stderr(1 << 22)), d.stderr())
+        self.assertEqual(bad, [])
+        self.assertGreater(refused, 100)
+        self.assertGreater(reloads[0], 100)
+        # The session held all along still has its config.
+        self.assertEqual(held.cmd('NOOP').code, 250)
 
 
 if __name__ == '__main__':
