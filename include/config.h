@@ -48,7 +48,8 @@ struct config {
 	int		 max_clients;
 	int		 max_clients_per_ip;	/* 0 = no limit */
 	int		 max_errors;
-	int		 max_junk_commands;	/* NOOP, RSET, VRFY, HELP, unknown */
+	int		 max_junk_commands;	/* NOOP, RSET, VRFY, HELP, unknown;
+					 * 0 = no limit */
 	int		 timeout;	/* seconds, each wait for a client line */
 	int		 data_timeout;	/* seconds, each wait inside DATA */
 	int		 transaction_timeout;	/* seconds, whole DATA/BDAT phase */
@@ -68,7 +69,7 @@ struct config {
  * open-file limit (raised at start-up) always has room for. */
 #define CONFIG_RECIPIENTS_MAX	1000
 #define DEF_MAX_CLIENTS		1000
-#define DEF_MAX_CLIENTS_PER_IP	0
+#define DEF_MAX_CLIENTS_PER_IP	50	/* Postfix's smtpd_client_connection_count_limit */
 #define DEF_MAX_ERRORS		20
 #define DEF_MAX_JUNK_COMMANDS	100
 #define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */

@@ -312,8 +312,8 @@ config_cidr_match(const struct config_cidr *c, int family, const void *addr)
 /* Single-valued keywords: a second occurrence is an error. */
 enum {
 	K_HOSTNAME, K_MAILDIR, K_MAXSIZE, K_MAXRCPT, K_MAXCLIENTS, K_MAXPERIP,
-	K_MAXERRORS, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT, K_GREETDELAY,
-	K_USER, K_BARENL, K_DELIM, K_FSYNC
+	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
+	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC
 };
 
 static int
@@ -338,6 +338,7 @@ static const struct num_directive {
 	{ "max_clients", K_MAXCLIENTS, 1, 1000000, offsetof(struct config, max_clients) },
 	{ "max_clients_per_ip", K_MAXPERIP, 0, 1000000, offsetof(struct config, max_clients_per_ip) },
 	{ "max_errors", K_MAXERRORS, 1, 1000000, offsetof(struct config, max_errors) },
+	{ "max_junk_commands", K_MAXJUNK, 0, 1000000, offsetof(struct config, max_junk_commands) },
 	{ "timeout", K_TIMEOUT, 1, 86400, offsetof(struct config, timeout) },
 	{ "data_timeout", K_DATATIMEOUT, 1, 86400, offsetof(struct config, data_timeout) },
 	{ "transaction_timeout", K_TXTIMEOUT, 1, 864000, offsetof(struct config, transaction_timeout) },

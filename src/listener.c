@@ -153,6 +153,28 @@ ip_get(int family, const unsigned char *a)
 	return e;
 }
 
+/*
+ * ip_take - count c against limit (0: none) as the address fam/key,
+ * under lk.mu: 0 and recorded in c->ip (released with the session), or
+ * -1 when the address already has limit sessions. An address of no
+ * family counts nothing, nor does one when out of memory.
+ */
+static int
+ip_take(struct client *c, int limit, int fam, const unsigned char *key)
+{
+	struct ipcount *e;
+
+	if (limit == 0 || fam == AF_UNSPEC || c->ip != NULL)
+		return 0;
+	if ((e = ip_get(fam, key)) == NULL)
+		return 0;
+	if (e->count >= limit)
+		return -1;	/* limit >= 1: e had sessions, stays */
+	e->count++;
+	c->ip = e;
+	return 0;
+}
+
 static void
 ip_put(struct ipcount *e)
 {
@@ -246,6 +268,29 @@ client_unlink(struct client *c)
 	*c->prevp = c->next;
 }
 
+/*
+ * admit_proxied - session.h's admit hook on a proxy listener: the PROXY
+ * header named the real client, which max_clients_per_ip counts as it
+ * counts direct clients. A header without an address (UNKNOWN, LOCAL:
+ * the balancer's health checks) leaves the balancer's own address,
+ * which is not counted: every client comes through it.
+ */
+static int
+admit_proxied(void *arg, const struct sockaddr_storage *real)
+{
+	struct client	*c = arg;
+	unsigned char	 key[16];
+	int		 fam, rc;
+
+	if (memcmp(real, &c->peer, sizeof *real) == 0)
+		return 0;
+	fam = sockaddr_key(real, key);
+	pthread_mutex_lock(&lk.mu);
+	rc = ip_take(c, c->cfr->cf->max_clients_per_ip, fam, key);
+	pthread_mutex_unlock(&lk.mu);
+	return rc;
+}
+
 /* client_thread - one session, give back its slot, then wait to be
  * handed the next client. */
 static void *
@@ -257,6 +302,7 @@ client_thread(void *arg)
 		struct session_conn conn = {
 			.fd = c->fd, .peer = c->peer, .cf = c->cfr->cf,
 			.stop = &c->stop, .proxy = c->proxy,
+			.admit = c->proxy ? admit_proxied : NULL, .admit_arg = c,
 		};
 		session_run(&conn);
 		/* A stop may be shutting this socket (under lk.mu): let it
@@ -345,19 +391,15 @@ accept_one(int i, pthread_attr_t *attr)
 		msglen = refusal(msg, sizeof msg, cf, "Too many connections");
 		goto refused;
 	}
-	/* Behind a proxy the socket's peer is the balancer: count nothing. */
+	/* Behind a proxy the socket's peer is the balancer: the client the
+	 * header names is counted once it is known (admit_proxied). */
 	fam = sockaddr_key(&c->peer, key);
-	if (cf->max_clients_per_ip > 0 && !c->proxy && fam != AF_UNSPEC) {
-		c->ip = ip_get(fam, key);
-		if (c->ip != NULL && c->ip->count >= cf->max_clients_per_ip) {
-			limit = "max_clients_per_ip";
-			n = cf->max_clients_per_ip;
-			msglen = refusal(msg, sizeof msg, cf,
-			    "Too many connections from your address");
-			goto refused;
-		}
-		if (c->ip != NULL)
-			c->ip->count++;
+	if (!c->proxy && ip_take(c, cf->max_clients_per_ip, fam, key) == -1) {
+		limit = "max_clients_per_ip";
+		n = cf->max_clients_per_ip;
+		msglen = refusal(msg, sizeof msg, cf,
+		    "Too many connections from your address");
+		goto refused;
 	}
 	lk.active++;
 	c->cfr = lk.cur;

@@ -240,5 +240,89 @@ class RefusalDuringReloads(DaemonTestCase):
         self.assertEqual(held.cmd('NOOP').code, 250)
 
 
+def greeting_after(port, header=b'', source=None):
+    """Connect (from source), send header; (socket, first reply line)."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=5,
+                                 source_address=(source, 0) if source else None)
+    if header:
+        s.sendall(header)
+    data = b''
+    while not data.endswith(b'\n'):
+        chunk = s.recv(512)
+        if not chunk:
+            break
+        data += chunk
+    return s, data
+
+
+class PerClientLimitBehindProxy(DaemonTestCase):
+    """max_clients_per_ip was off on proxy listeners: behind a balancer
+    one client could hold every slot. It now counts the client the PROXY
+    header names."""
+    shared_daemon = False
+
+    def header(self, client):
+        return b'PROXY TCP4 %s 127.0.0.1 40000 25\r\n' % client.encode()
+
+    def session(self, d, client):
+        s, line = greeting_after(d.port, self.header(client))
+        self.addCleanup(s.close)
+        return s, line
+
+    def test_real_client_counted(self):
+        d = self.start_daemon(['proxy_from 127.0.0.1/32', 'max_clients_per_ip 3'],
+                              listen=['127.0.0.1:{port} proxy'])
+        held = []
+        for _ in range(3):
+            s, line = self.session(d, '192.0.2.7')
+            self.assertTrue(line.startswith(b'220 '), line)
+            held.append(s)
+        s, line = self.session(d, '192.0.2.7')
+        self.assertTrue(line.startswith(b'421 4.7.0 mx.test Too many connections '
+                                        b'from your address'), line)
+        self.assertEqual(s.recv(512), b'')           # closed
+        s, line = self.session(d, '192.0.2.8')
+        self.assertTrue(line.startswith(b'220 '), line)
+        # Health checks (no client address) and the balancer itself, which
+        # has made 6 connections by now, are not counted.
+        for _ in range(4):
+            s, line = greeting_after(d.port, b'PROXY UNKNOWN\r\n')
+            self.addCleanup(s.close)
+            self.assertTrue(line.startswith(b'220 '), line)
+        # Closing one of 192.0.2.7's sessions frees a slot.
+        held[0].sendall(b'QUIT\r\n')
+        held[0].recv(512)
+        deadline = time.monotonic() + 3
+        while True:
+            s, line = self.session(d, '192.0.2.7')
+            if line.startswith(b'220 ') or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertTrue(line.startswith(b'220 '), line)
+        self.assertIn('refused connection: max_clients_per_ip 3 reached', d.stderr(1 << 20))
+
+
+class DefaultPerClientLimit(DaemonTestCase):
+    """The default was no per-client limit: idle sockets from one address
+    could take all max_clients (1000) slots. It is 50 now."""
+    shared_daemon = False
+
+    def test_51st_connection_from_one_address_refused(self):
+        d = self.start_daemon()
+        with open(d.conf) as f:
+            self.assertNotIn('max_clients_per_ip', f.read())
+        for i in range(50):
+            s, line = greeting_after(d.port)
+            self.addCleanup(s.close)
+            self.assertTrue(line.startswith(b'220 '), (i, line))
+        s, line = greeting_after(d.port)
+        self.addCleanup(s.close)
+        self.assertTrue(line.startswith(b'421 4.7.0 '), line)
+        self.assertIn(b'Too many connections from your address', line)
+        s, line = greeting_after(d.port, source='127.0.0.2')
+        self.addCleanup(s.close)
+        self.assertTrue(line.startswith(b'220 '), line)
+
+
 if __name__ == '__main__':
     unittest.main()

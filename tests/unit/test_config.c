@@ -145,7 +145,7 @@ test_defaults(void)
 	CHECK_EQ_INT(cf->max_message_size, 10 * 1024 * 1024);
 	CHECK_EQ_INT(cf->max_recipients, 100);
 	CHECK_EQ_INT(cf->max_clients, 1000);
-	CHECK_EQ_INT(cf->max_clients_per_ip, 0);
+	CHECK_EQ_INT(cf->max_clients_per_ip, 50);
 	CHECK_EQ_INT(cf->max_errors, 20);
 	CHECK_EQ_INT(cf->timeout, 300);
 	CHECK_EQ_INT(cf->data_timeout, 300);	/* follows timeout */
@@ -218,6 +218,7 @@ test_every_directive(void)
 	    "max_clients 10\n"
 	    "max_clients_per_ip 3\n"
 	    "max_errors 5\n"
+	    "max_junk_commands 7\n"
 	    "timeout 120\n"
 	    "data_timeout 600\n"
 	    "transaction_timeout 7200\n"
@@ -257,6 +258,7 @@ test_every_directive(void)
 	CHECK_EQ_INT(cf->max_clients, 10);
 	CHECK_EQ_INT(cf->max_clients_per_ip, 3);
 	CHECK_EQ_INT(cf->max_errors, 5);
+	CHECK_EQ_INT(cf->max_junk_commands, 7);
 	CHECK_EQ_INT(cf->timeout, 120);
 	CHECK_EQ_INT(cf->data_timeout, 600);
 	CHECK_EQ_INT(cf->transaction_timeout, 7200);
@@ -274,6 +276,8 @@ test_every_directive(void)
 
 	/* Bounds that are allowed. */
 	CHECK(good_line("max_clients_per_ip 0"));
+	CHECK(good_line("max_junk_commands 0"));
+	CHECK(good_line("max_junk_commands 1000000"));
 	CHECK(good_line("greeting_delay 0"));
 	CHECK(good_line("greeting_delay 300"));
 	CHECK(good_line("timeout 86400"));
@@ -380,6 +384,8 @@ test_out_of_range(void)
 	CHECK(bad_line("max_clients 1000001", "out of range"));
 	CHECK(bad_line("max_clients_per_ip 1000001", "out of range"));
 	CHECK(bad_line("max_errors 0", "out of range"));
+	CHECK(bad_line("max_junk_commands 1000001", "out of range 0..1000000"));
+	CHECK(bad_line("max_junk_commands -1", "expected a number"));
 	CHECK(bad_line("greeting_delay 301", "out of range"));
 	CHECK(bad_line("max_message_size 0", "out of range"));
 	CHECK(bad_line("max_message_size 1099511627777", "out of range"));
@@ -405,6 +411,7 @@ test_duplicates(void)
 		{ "max_clients", "10" },
 		{ "max_clients_per_ip", "1" },
 		{ "max_errors", "3" },
+		{ "max_junk_commands", "3" },
 		{ "timeout", "10" },
 		{ "data_timeout", "10" },
 		{ "transaction_timeout", "10" },
