@@ -88,6 +88,9 @@ struct config_opts {
 	const char	*basedir;	/* a relative maildir template starts
 					 * here (a daemon runs from "/");
 					 * NULL leaves it relative */
+	int		 inherited;	/* listening sockets come from the
+					 * service manager: listen lines are
+					 * optional (and not bound) */
 };
 
 /*

@@ -7,9 +7,14 @@
 #include <stddef.h>
 #include "config.h"
 
-/* listener_bind - open every listen socket of cf (or adopt those passed
- * by systemd socket activation); 0, or -1 with a message in err. */
+/* listener_bind - open every listen socket of cf, or adopt instead the
+ * ones passed by systemd socket activation; 0, or -1 with a message in
+ * err. */
 int	listener_bind(const struct config *cf, char *err, size_t errsz);
+/* listener_inherited - the number of listening sockets passed by the
+ * service manager (LISTEN_PID is ours, LISTEN_FDS); once listener_bind()
+ * has run, the number it adopted. With any, listen lines are optional. */
+int	listener_inherited(void);
 /* listener_describe - "127.0.0.1:2525, [::1]:2525" for the start-up line. */
 void	listener_describe(char *buf, size_t size);
 /* listener_start - run the accept loop on its own thread with cf,

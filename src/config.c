@@ -530,8 +530,9 @@ parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
 		perr(&p, "read error");
 
 	/* Whole-file checks, reported at the last line. */
-	if (cf->nlisten == 0)
-		perr(&p, "no listen line");
+	if (cf->nlisten == 0 && !p.opts->inherited)
+		perr(&p, "no listen line (needed unless the service manager "
+		    "passes listening sockets)");
 	if (cf->ndomains == 0)
 		perr(&p, "no domain line: nothing would be accepted");
 	if (!(p.seen & (1u << K_MAILDIR)))

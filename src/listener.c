@@ -83,6 +83,10 @@ static struct {
 	int		 proxy[LISTEN_FD_MAX];
 	char		 names[LISTEN_FD_MAX][80];
 	int		 nfds;
+	int		 bound;		/* listener_bind() has run */
+	int		 ninherited;	/* of fds, adopted from the service
+					 * manager (set before the accept
+					 * thread starts, like fds) */
 	int		 wake[2];	/* readable once stopping: ends accept_loop */
 	pthread_t	 thread;
 	pthread_mutex_t	 mu;
@@ -520,55 +524,75 @@ badaddr:
 	return -1;
 }
 
-/* adopt_inherited - systemd socket activation (LISTEN_PID, LISTEN_FDS). */
+/* inherited_env - how many listening sockets LISTEN_PID (ours) and
+ * LISTEN_FDS pass, as systemd's socket activation does; 0 for none. */
+static int
+inherited_env(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	char		*end;
+	long		 p, n;
+
+	if (pid == NULL || nfds == NULL || *pid < '0' || *pid > '9' ||
+	    *nfds < '0' || *nfds > '9')
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (*end != '\0' || errno != 0 || p != (long)getpid())
+		return 0;
+	n = strtol(nfds, &end, 10);
+	if (*end != '\0' || errno != 0 || n <= 0 || n > LISTEN_FD_MAX)
+		return 0;
+	return (int)n;
+}
+
+/* adopt_inherited - take the stream sockets passed from fd 3 on; the
+ * number taken. */
 static int
 adopt_inherited(void)
 {
-	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
-	int	 n, i;
+	int	n = inherited_env(), i;
 
-	if (pid == NULL || nfds == NULL || atol(pid) != (long)getpid())
-		return 0;
-	n = atoi(nfds);
-	if (n <= 0 || n > LISTEN_FD_MAX)
+	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		char host[INET6_ADDRSTRLEN] = "?";
-		int port = 0, type = 0;
-		socklen_t tlen = sizeof type;
+		socklen_t len = sizeof ss, tlen;
+		char	 host[INET6_ADDRSTRLEN];
+		int	 fd = SD_LISTEN_FDS_START + i, type = 0;
 
-		memset(&ss, 0, sizeof ss);
+		tlen = sizeof type;
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
 		    type != SOCK_STREAM) {
 			log_warnx("inherited fd %d is not a stream socket: ignored", fd);
 			continue;
 		}
-
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-			if (ss.ss_family == AF_INET) {
-				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-				port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-			} else if (ss.ss_family == AF_INET6) {
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-				port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-			}
-		}
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+			ss.ss_family = AF_UNSPEC;
+		sockaddr_text(&ss, host, sizeof host, NULL, 0);
 		lk.fds[lk.nfds] = fd;
 		lk.proxy[lk.nfds] = 0;
-		snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%d (inherited)",
-		    ss.ss_family == AF_INET6 ? "[" : "", host,
-		    ss.ss_family == AF_INET6 ? "]" : "", port);
+		if (sockaddr_port(&ss) == 0)
+			snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s (inherited)", host);
+		else
+			snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%d (inherited)",
+			    strchr(host, ':') ? "[" : "", host,
+			    strchr(host, ':') ? "]" : "", sockaddr_port(&ss));
 		lk.nfds++;
 	}
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	return n;
+	return lk.nfds;
+}
+
+int
+listener_inherited(void)
+{
+	return lk.bound ? lk.ninherited : inherited_env();
 }
 
 int
@@ -576,8 +600,14 @@ listener_bind(const struct config *cf, char *err, size_t errsz)
 {
 	int	i, fd;
 
-	if (adopt_inherited() > 0)
+	lk.bound = 1;
+	if ((lk.ninherited = adopt_inherited()) > 0)
 		return 0;
+	if (cf->nlisten == 0) {
+		snprintf(err, errsz, "%s: no listen line, and no listening socket "
+		    "inherited from the service manager", cf->file);
+		return -1;
+	}
 	for (i = 0; i < cf->nlisten; i++) {
 		const struct config_listen *l = &cf->listen[i];
 		int any = strcmp(l->host, "*") == 0;

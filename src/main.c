@@ -163,7 +163,9 @@ remember_paths(struct options *o)
 static struct config *
 load_config(const char *path, FILE *err)
 {
-	struct config_opts opts = { .basedir = startdir };
+	struct config_opts opts = {
+		.basedir = startdir, .inherited = listener_inherited() > 0,
+	};
 	struct config	*cf;
 
 	if ((cf = config_load(path, &opts, err)) == NULL)
@@ -442,8 +444,8 @@ reload(const char *path)
 		log_warnx("reload failed: keeping the configuration in force");
 		return;
 	}
-	if (cf->nlisten != old->nlisten ||
-	    memcmp(cf->listen, old->listen, sizeof cf->listen[0] * (size_t)cf->nlisten) != 0)
+	if (listener_inherited() == 0 && (cf->nlisten != old->nlisten ||
+	    memcmp(cf->listen, old->listen, sizeof cf->listen[0] * (size_t)cf->nlisten) != 0))
 		log_warnx("reload: listen changes take effect at restart");
 	if (strcmp(cf->user, old->user) != 0)
 		log_warnx("reload: user changes take effect at restart");

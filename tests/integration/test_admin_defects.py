@@ -8,13 +8,14 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import (SANITIZER_RE, DaemonTestCase, RawClient, REPO_ROOT, body_of,
-                     free_port, read_new, run_smtpd)
+from harness import (SANITIZER_RE, Daemon, DaemonTestCase, RawClient, REPO_ROOT,
+                     body_of, free_port, read_new, require_bin, run_smtpd)
 
 WAIT = 5.0      # seconds for anything the daemon does by itself
 
@@ -322,6 +323,82 @@ class DefaultPerClientLimit(DaemonTestCase):
         s, line = greeting_after(d.port, source='127.0.0.2')
         self.addCleanup(s.close)
         self.assertTrue(line.startswith(b'220 '), line)
+
+
+class SocketActivationWithoutListen(unittest.TestCase):
+    """With a socket inherited through LISTEN_FDS (LISTEN_PID = its pid),
+    smtpd refused a configuration without a listen line, which it would
+    not have bound anyway."""
+
+    def activated(self, d):
+        """Start smtpd on d's config as systemd would: a bound listening
+        socket at fd 3, LISTEN_FDS=1 and LISTEN_PID set in the child.
+        Returns the socket's port."""
+        binary = require_bin()
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(lsock.close)
+        lsock.bind(('127.0.0.1', 0))
+        lsock.listen(16)
+        port = lsock.getsockname()[1]
+        fd = lsock.fileno()
+
+        def child():
+            # After the fork, before exec: fd 3 is the socket (pass_fds
+            # keeps it open), the environment names this process.
+            if fd != 3:
+                os.dup2(fd, 3)
+            os.environ['LISTEN_PID'] = str(os.getpid())
+            os.environ['LISTEN_FDS'] = '1'
+
+        d._err = open(d.errlog, 'wb')
+        d.proc = subprocess.Popen([binary, '-d', '-f', d.conf], preexec_fn=child,
+                                  pass_fds=(3,), stdin=subprocess.DEVNULL,
+                                  stdout=d._err, stderr=d._err, cwd=REPO_ROOT)
+        lsock.close()       # only smtpd holds it now
+        started = wait_for(lambda: 'listening on' in d.stderr() or not d.alive())
+        self.assertTrue(d.alive(), 'smtpd exited at start:\n' + d.stderr())
+        self.assertTrue(started, 'no start-up line:\n' + d.stderr())
+        self.assertIn('listening on 127.0.0.1:%d (inherited)' % port, d.stderr())
+        return port
+
+    def deliver(self, port, rcpt, text):
+        c = RawClient(port)
+        self.addCleanup(c.close)
+        c.ehlo()
+        self.assertEqual(c.cmd('MAIL FROM:<a@x.test>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<%s@example.org>' % rcpt).code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(text.encode() + b'\r\n.\r\n')
+        c.expect(250)
+        c.cmd('QUIT')
+
+    def test_no_listen_line(self):
+        d = Daemon(['hostname mx.test', 'domain example.org', 'maildir {tmp}/spool/%d/%u'],
+                   base=False)
+        self.addCleanup(d.cleanup)
+        with open(d.conf) as f:
+            self.assertNotIn('listen', f.read())
+        port = self.activated(d)
+        self.deliver(port, 'alice', 'via an inherited socket')
+        self.assertEqual([body_of(m) for m in read_new(d.maildir_path('alice'))],
+                         [b'via an inherited socket\n'])
+        # A reload of the same file keeps the inherited socket.
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: 'reloaded ' in d.stderr()), d.stderr())
+        self.assertNotIn('reload failed', d.stderr())
+        self.deliver(port, 'bob', 'after a reload')
+        self.assertEqual(len(read_new(d.maildir_path('bob'))), 1)
+        d.stop_and_check()
+
+    def test_listen_line_needed_without_inherited_socket(self):
+        d = Daemon(['domain example.org', 'maildir {tmp}/spool/%d/%u'], base=False)
+        self.addCleanup(d.cleanup)
+        p = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('%s:2: no listen line' % d.conf, p.stderr.decode())
+        p = run_smtpd(['-d', '-f', d.conf])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('%s:2: no listen line' % d.conf, p.stderr.decode())
 
 
 if __name__ == '__main__':

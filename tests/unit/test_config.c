@@ -925,6 +925,28 @@ test_relative_maildir(void)
 	config_free(cf);
 }
 
+/* Sockets passed by the service manager make listen lines optional. */
+static void
+test_inherited_sockets(void)
+{
+	struct config_opts opts = { .inherited = 1 };
+	struct config	*cf;
+	char		 ebuf[1024], path[64];
+	const char	*text = "domain example.org\nmaildir /m/%u\n";
+
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_EQ_INT(cf->nlisten, 0);
+	config_free(cf);
+	opts.inherited = 0;
+	memset(ebuf, 0, sizeof ebuf);
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf == NULL);
+	config_free(cf);
+	CHECK(strstr(ebuf, ":2: no listen line") != NULL);
+	CHECK(strstr(ebuf, path) == ebuf);
+}
+
 int
 main(void)
 {
@@ -948,5 +970,6 @@ main(void)
 	RUN(test_lookups);
 	RUN(test_config_load);
 	RUN(test_relative_maildir);
+	RUN(test_inherited_sockets);
 	return unit_done();
 }
