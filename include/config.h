@@ -52,7 +52,8 @@ struct config {
 					 * 0 = no limit */
 	int		 timeout;	/* seconds, each wait for a client line */
 	int		 data_timeout;	/* seconds, each wait inside DATA */
-	int		 transaction_timeout;	/* seconds, whole DATA/BDAT phase */
+	int		 transaction_timeout;	/* seconds, one message's data:
+					 * DATA, or all its BDAT chunks */
 	int		 greeting_delay;	/* seconds; 0 = greet at once */
 	char		 user[64];	/* "" = keep the starting user */
 	enum config_bare_newline bare_newline;
