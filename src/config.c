@@ -1,8 +1,12 @@
 /*
  * config.c - smtpd.conf -> struct config. Pure parse and validate.
  * Owns: every directive, its bounds and its default.
- * Not here: acting on the config (main.c, listener.c).
+ * Not here: acting on the config (main.c, listener.c); the running
+ * system's facts come in as struct config_opts, so -n, start-up and
+ * SIGHUP make the same checks.
  * Errors read "file:line: message"; parsing goes on to show them all.
+ * Threads: none; a loaded config is read-only, and listener.c decides
+ * when it is freed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
