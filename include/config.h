@@ -1,7 +1,8 @@
 /*
  * config.h - the parsed form of smtpd.conf.
  * After config_load() succeeds the struct is read-only and shared by all
- * threads; reloads build a new one and swap it (see listener.c).
+ * threads; reloads build a new one and swap it. listener.c owns the
+ * lifetime of a config in force (it counts the sessions using it).
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -44,17 +45,22 @@ struct config {
 	int		 ndomains;
 	char		**mailboxes;	/* "local@domain", lower-cased */
 	int		 nmailboxes;
-	char		 maildir[1024];	/* template with %u, %d, %% */
-	char		 spool_root[1024];	/* maildir_root() of it, made once */
+	char		 maildir[1024];	/* template with %u, %d, %%; absolute
+					 * when loaded with a basedir */
+	char		 spool_root[1024];	/* maildir_root() of it, made once
+					 * by main.c for every config it hands
+					 * to the listener */
 	uint64_t	 max_message_size;	/* octets */
-	int		 max_recipients;
+	int		 max_recipients;	/* 1..CONFIG_RECIPIENTS_MAX */
 	int		 max_clients;
 	int		 max_clients_per_ip;	/* 0 = no limit */
 	int		 max_errors;
-	int		 max_junk_commands;	/* NOOP, RSET, VRFY, HELP, unknown */
+	int		 max_junk_commands;	/* NOOP, RSET, VRFY, HELP, unknown;
+					 * 0 = no limit */
 	int		 timeout;	/* seconds, each wait for a client line */
 	int		 data_timeout;	/* seconds, each wait inside DATA */
-	int		 transaction_timeout;	/* seconds, whole DATA/BDAT phase */
+	int		 transaction_timeout;	/* seconds, one message's data:
+					 * DATA, or all its BDAT chunks */
 	int		 greeting_delay;	/* seconds; 0 = greet at once */
 	char		 user[64];	/* "" = keep the starting user */
 	enum config_bare_newline bare_newline;
@@ -65,27 +71,50 @@ struct config {
 	int		 fsync;		/* 1 = fsync files and dirs */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
 	int		 nproxy_from;
-	int		 refs;		/* sessions using it; listener.c's lock */
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
 #define DEF_MAX_MESSAGE_SIZE	(10ULL * 1024 * 1024)
 #define DEF_MAX_RECIPIENTS	100	/* RFC 5321 4.5.3.1.8 minimum */
+/* Each recipient's copy is an open file while DATA is read: a bound the
+ * open-file limit (raised at start-up) always has room for. */
+#define CONFIG_RECIPIENTS_MAX	1000
 #define DEF_MAX_CLIENTS		1000
-#define DEF_MAX_CLIENTS_PER_IP	0
+#define DEF_MAX_CLIENTS_PER_IP	50	/* Postfix's smtpd_client_connection_count_limit */
 #define DEF_MAX_ERRORS		20
 #define DEF_MAX_JUNK_COMMANDS	100
 #define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */
 #define DEF_TRANSACTION_TIMEOUT	3600
 
 /*
+ * config_clear - zero cf and set every default; its lists must be empty
+ * (a fresh struct) or already freed.
+ */
+void	config_clear(struct config *cf);
+/*
+ * What loading takes from the running daemon, so that every check is made
+ * while loading (smtpd -n makes the same ones) and none is left for later.
+ */
+struct config_opts {
+	const char	*basedir;	/* a relative maildir template starts
+					 * here (a daemon runs from "/");
+					 * NULL leaves it relative */
+	int		 inherited;	/* listening sockets come from the
+					 * service manager: listen lines are
+					 * optional (and not bound) */
+};
+
+/*
  * config_parse - parse text from fp (named fname in messages) into cf.
  * Each error is written to err as "file:line: message\n"; parsing goes on
  * so every error is reported. Returns 0 when valid, -1 otherwise.
+ * The same as config_load's parse with no opts.
  */
 int	config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err);
-/* config_load - open and parse a file; returns NULL after printing errors. */
-struct config *config_load(const char *path, FILE *err);
+/* config_load - open and parse a file with opts (may be NULL); returns
+ * NULL after printing errors. spool_root is left empty (see main.c). */
+struct config *config_load(const char *path, const struct config_opts *opts,
+	    FILE *err);
 void	config_free(struct config *cf);
 
 /* config_has_domain - 1 if domain (any case) is one of ours. */

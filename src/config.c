@@ -1,8 +1,12 @@
 /*
  * config.c - smtpd.conf -> struct config. Pure parse and validate.
  * Owns: every directive, its bounds and its default.
- * Not here: acting on the config (main.c, listener.c).
+ * Not here: acting on the config (main.c, listener.c); the running
+ * system's facts come in as struct config_opts, so -n, start-up and
+ * SIGHUP make the same checks.
  * Errors read "file:line: message"; parsing goes on to show them all.
+ * Threads: none; a loaded config is read-only, and listener.c decides
+ * when it is freed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +25,7 @@
 #define CONFIG_LIST_MAX		10000	/* domains, mailboxes */
 
 struct parse_ctx {
+	const struct config_opts *opts;	/* never NULL */
 	const char	*fname;
 	int		 line;
 	int		 errors;
@@ -35,6 +40,9 @@ static int	parse_listen(struct parse_ctx *, struct config *, char *);
 static int	parse_yesno(struct parse_ctx *, const char *, int *);
 static int	list_add(struct parse_ctx *, char ***, int *, const char *);
 static int	parse_template(struct parse_ctx *, const char *);
+static void	set_maildir(struct parse_ctx *, struct config *, const char *);
+static int	parse_file(FILE *, const char *, const struct config_opts *,
+		    struct config *, FILE *);
 
 /*
  * read_line - the next line of fp into buf, without its LF. Returns 0 at
@@ -223,6 +231,35 @@ parse_template(struct parse_ctx *p, const char *s)
 	return 0;
 }
 
+/*
+ * set_maildir - the template, a relative one taken from opts->basedir:
+ * one that does not fit once made absolute is refused here, with its
+ * line, rather than found out at start-up or at a reload.
+ */
+static void
+set_maildir(struct parse_ctx *p, struct config *cf, const char *v)
+{
+	const char	*base = p->opts->basedir;
+	size_t		 blen;
+	int		 n;
+
+	if (v[0] == '/' || base == NULL) {
+		if (buf_copy(cf->maildir, sizeof cf->maildir, v) == -1)
+			perr(p, "maildir: template too long (at most %zu characters)",
+			    sizeof cf->maildir - 1);
+		return;
+	}
+	blen = strlen(base);
+	n = snprintf(cf->maildir, sizeof cf->maildir, "%s%s%s", base,
+	    blen > 0 && base[blen - 1] == '/' ? "" : "/", v);
+	if (n < 0 || (size_t)n >= sizeof cf->maildir) {
+		cf->maildir[0] = '\0';
+		perr(p, "maildir: relative template too long once taken from %s "
+		    "(%d characters, at most %zu): give an absolute path", base,
+		    n, sizeof cf->maildir - 1);
+	}
+}
+
 int
 config_parse_cidr(const char *s, struct config_cidr *out)
 {
@@ -279,8 +316,8 @@ config_cidr_match(const struct config_cidr *c, int family, const void *addr)
 /* Single-valued keywords: a second occurrence is an error. */
 enum {
 	K_HOSTNAME, K_MAILDIR, K_MAXSIZE, K_MAXRCPT, K_MAXCLIENTS, K_MAXPERIP,
-	K_MAXERRORS, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT, K_GREETDELAY,
-	K_USER, K_BARENL, K_DELIM, K_FSYNC
+	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
+	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC
 };
 
 static int
@@ -301,10 +338,11 @@ static const struct num_directive {
 	long long	 min, max;
 	size_t		 off;
 } num_directives[] = {
-	{ "max_recipients", K_MAXRCPT, 1, 100000, offsetof(struct config, max_recipients) },
+	{ "max_recipients", K_MAXRCPT, 1, CONFIG_RECIPIENTS_MAX, offsetof(struct config, max_recipients) },
 	{ "max_clients", K_MAXCLIENTS, 1, 1000000, offsetof(struct config, max_clients) },
 	{ "max_clients_per_ip", K_MAXPERIP, 0, 1000000, offsetof(struct config, max_clients_per_ip) },
 	{ "max_errors", K_MAXERRORS, 1, 1000000, offsetof(struct config, max_errors) },
+	{ "max_junk_commands", K_MAXJUNK, 0, 1000000, offsetof(struct config, max_junk_commands) },
 	{ "timeout", K_TIMEOUT, 1, 86400, offsetof(struct config, timeout) },
 	{ "data_timeout", K_DATATIMEOUT, 1, 86400, offsetof(struct config, data_timeout) },
 	{ "transaction_timeout", K_TXTIMEOUT, 1, 864000, offsetof(struct config, transaction_timeout) },
@@ -378,10 +416,8 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		else
 			list_add(p, &cf->mailboxes, &cf->nmailboxes, v);
 	} else if (strcmp(kw, "maildir") == 0) {
-		if (once(p, K_MAILDIR, kw) == -1 || parse_template(p, v) == -1)
-			return;
-		if (buf_copy(cf->maildir, sizeof cf->maildir, v) == -1)
-			perr(p, "maildir: template too long");
+		if (once(p, K_MAILDIR, kw) == 0 && parse_template(p, v) == 0)
+			set_maildir(p, cf, v);
 	} else if (strcmp(kw, "max_message_size") == 0) {
 		if (once(p, K_MAXSIZE, kw) == 0 &&
 		    parse_number(p, v, 1, (long long)1 << 40, &n) == 0)
@@ -421,27 +457,47 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		perr(p, "unknown keyword \"%s\"", kw);
 }
 
-int
-config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
+void
+config_clear(struct config *cf)
 {
-	struct parse_ctx p;
-	char		 line[CONFIG_LINE_MAX + 1];
-	int		 toolong, nul;
-
-	memset(&p, 0, sizeof p);
-	p.fname = fname;
-	p.err = err;
 	memset(cf, 0, sizeof *cf);
-	buf_copy(cf->file, sizeof cf->file, fname);
 	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
 	cf->max_recipients = DEF_MAX_RECIPIENTS;
 	cf->max_clients = DEF_MAX_CLIENTS;
 	cf->max_clients_per_ip = DEF_MAX_CLIENTS_PER_IP;
 	cf->max_errors = DEF_MAX_ERRORS;
+	cf->max_junk_commands = DEF_MAX_JUNK_COMMANDS;
 	cf->timeout = DEF_TIMEOUT;
+	cf->data_timeout = DEF_TIMEOUT;		/* follows timeout unless given */
 	cf->transaction_timeout = DEF_TRANSACTION_TIMEOUT;
+	cf->greeting_delay = 0;
 	cf->bare_newline = BARE_NEWLINE_REJECT;
+	cf->recipient_delimiter = 0;
 	cf->fsync = 1;
+}
+
+int
+config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
+{
+	return parse_file(fp, fname, NULL, cf, err);
+}
+
+/* parse_file - config_parse, with what opts says of the running daemon. */
+static int
+parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
+    struct config *cf, FILE *err)
+{
+	static const struct config_opts none;
+	struct parse_ctx p;
+	char		 line[CONFIG_LINE_MAX + 1];
+	int		 toolong, nul;
+
+	memset(&p, 0, sizeof p);
+	p.opts = opts != NULL ? opts : &none;
+	p.fname = fname;
+	p.err = err;
+	config_clear(cf);
+	buf_copy(cf->file, sizeof cf->file, fname);
 
 	while (read_line(fp, line, sizeof line, &toolong, &nul)) {
 		size_t	 len;
@@ -478,11 +534,12 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 		perr(&p, "read error");
 
 	/* Whole-file checks, reported at the last line. */
-	if (cf->nlisten == 0)
-		perr(&p, "no listen line");
+	if (cf->nlisten == 0 && !p.opts->inherited)
+		perr(&p, "no listen line (needed unless the service manager "
+		    "passes listening sockets)");
 	if (cf->ndomains == 0)
 		perr(&p, "no domain line: nothing would be accepted");
-	if (cf->maildir[0] == '\0')
+	if (!(p.seen & (1u << K_MAILDIR)))
 		perr(&p, "no maildir line");
 	for (int i = 0; i < cf->nmailboxes; i++) {
 		const char *d = strrchr(cf->mailboxes[i], '@') + 1;
@@ -490,13 +547,13 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 			perr(&p, "mailbox %s: domain %s has no domain line",
 			    cf->mailboxes[i], d);
 	}
-	if (cf->data_timeout == 0)
+	if (!(p.seen & (1u << K_DATATIMEOUT)))
 		cf->data_timeout = cf->timeout;
 	return p.errors ? -1 : 0;
 }
 
 struct config *
-config_load(const char *path, FILE *err)
+config_load(const char *path, const struct config_opts *opts, FILE *err)
 {
 	struct config	*cf;
 	FILE		*fp;
@@ -510,7 +567,7 @@ config_load(const char *path, FILE *err)
 		fprintf(err, "%s: out of memory\n", path);
 		return NULL;
 	}
-	if (config_parse(fp, path, cf, err) == -1) {
+	if (parse_file(fp, path, opts, cf, err) == -1) {
 		fclose(fp);
 		config_free(cf);
 		return NULL;

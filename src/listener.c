@@ -1,7 +1,8 @@
 /*
  * listener.c - listening sockets, the accept loop, one thread per client.
  * Owns: the sockets, max_clients and max_clients_per_ip counting, the
- * config in force and its reference counts, the list of clients and
+ * config in force and the lifetime of every config (struct cfref: freed
+ * once no session uses it), the list of clients and
  * telling their sessions to stop, the parked client threads, and the one
  * reply sent outside a session (421 when full).
  *
@@ -33,6 +34,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "smtpd.h"
 #include "sockaddr.h"
 
 #define LISTEN_BACKLOG		4096
@@ -51,13 +53,19 @@ struct ipcount {
 	int		 count;
 };
 
+/* A config in force, or still used by sessions started under it. */
+struct cfref {
+	struct config	*cf;
+	int		 refs;	/* 1 while in force, 1 per session; lk.mu */
+};
+
 struct client {
 	struct client		*next, **prevp;	/* on lk.clients */
 	atomic_int		 stop;		/* the session's stop word */
 	int			 fd;
 	int			 proxy;
 	struct sockaddr_storage	 peer;
-	struct config		*cf;
+	struct cfref		*cfr;		/* its config, held */
 	struct ipcount		*ip;
 };
 
@@ -75,11 +83,16 @@ static struct {
 	int		 proxy[LISTEN_FD_MAX];
 	char		 names[LISTEN_FD_MAX][80];
 	int		 nfds;
+	int		 bound;		/* listener_bind() has run */
+	int		 ninherited;	/* of fds, adopted from the service
+					 * manager (set before the accept
+					 * thread starts, like fds) */
 	int		 wake[2];	/* readable once stopping: ends accept_loop */
 	pthread_t	 thread;
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 idle;		/* signalled when active drops */
-	struct config	*cf;		/* in force for new sessions */
+	struct cfref	*cur;		/* in force for new sessions; only
+					 * the main thread changes it */
 	struct client	*clients;	/* every client with a session */
 	int		 active;
 	int		 stopping;
@@ -92,12 +105,29 @@ static struct {
 	.wake = { -1, -1 },
 };
 
-/* config_release - drop one reference; free a replaced config at zero. */
-static void
-config_release(struct config *cf)
+/* cfref_new - cf with the reference of being in force; NULL if out of
+ * memory. */
+static struct cfref *
+cfref_new(struct config *cf)
 {
-	if (--cf->refs == 0 && cf != lk.cf)
-		config_free(cf);
+	struct cfref *r;
+
+	if ((r = malloc(sizeof *r)) == NULL)
+		return NULL;
+	r->cf = cf;
+	r->refs = 1;
+	return r;
+}
+
+/* cfref_put - drop one reference (under lk.mu); the config goes with
+ * the last. */
+static void
+cfref_put(struct cfref *r)
+{
+	if (--r->refs > 0)
+		return;
+	config_free(r->cf);
+	free(r);
 }
 
 static unsigned
@@ -125,6 +155,28 @@ ip_get(int family, const unsigned char *a)
 	e->next = *b;
 	*b = e;
 	return e;
+}
+
+/*
+ * ip_take - count c against limit (0: none) as the address fam/key,
+ * under lk.mu: 0 and recorded in c->ip (released with the session), or
+ * -1 when the address already has limit sessions. An address of no
+ * family counts nothing, nor does one when out of memory.
+ */
+static int
+ip_take(struct client *c, int limit, int fam, const unsigned char *key)
+{
+	struct ipcount *e;
+
+	if (limit == 0 || fam == AF_UNSPEC || c->ip != NULL)
+		return 0;
+	if ((e = ip_get(fam, key)) == NULL)
+		return 0;
+	if (e->count >= limit)
+		return -1;	/* limit >= 1: e had sessions, stays */
+	e->count++;
+	c->ip = e;
+	return 0;
 }
 
 static void
@@ -220,6 +272,29 @@ client_unlink(struct client *c)
 	*c->prevp = c->next;
 }
 
+/*
+ * admit_proxied - session.h's admit hook on a proxy listener: the PROXY
+ * header named the real client, which max_clients_per_ip counts as it
+ * counts direct clients. A header without an address (UNKNOWN, LOCAL:
+ * the balancer's health checks) leaves the balancer's own address,
+ * which is not counted: every client comes through it.
+ */
+static int
+admit_proxied(void *arg, const struct sockaddr_storage *real)
+{
+	struct client	*c = arg;
+	unsigned char	 key[16];
+	int		 fam, rc;
+
+	if (memcmp(real, &c->peer, sizeof *real) == 0)
+		return 0;
+	fam = sockaddr_key(real, key);
+	pthread_mutex_lock(&lk.mu);
+	rc = ip_take(c, c->cfr->cf->max_clients_per_ip, fam, key);
+	pthread_mutex_unlock(&lk.mu);
+	return rc;
+}
+
 /* client_thread - one session, give back its slot, then wait to be
  * handed the next client. */
 static void *
@@ -229,8 +304,9 @@ client_thread(void *arg)
 
 	while (c != NULL) {
 		struct session_conn conn = {
-			.fd = c->fd, .peer = c->peer, .cf = c->cf,
+			.fd = c->fd, .peer = c->peer, .cf = c->cfr->cf,
 			.stop = &c->stop, .proxy = c->proxy,
+			.admit = c->proxy ? admit_proxied : NULL, .admit_arg = c,
 		};
 		session_run(&conn);
 		/* A stop may be shutting this socket (under lk.mu): let it
@@ -245,7 +321,7 @@ client_thread(void *arg)
 		lk.active--;
 		if (c->ip != NULL)
 			ip_put(c->ip);
-		config_release(c->cf);
+		cfref_put(c->cfr);
 		pthread_cond_broadcast(&lk.idle);
 		free(c);
 		c = park();
@@ -254,30 +330,46 @@ client_thread(void *arg)
 	return NULL;
 }
 
-/* refuse - the one reply sent without a session: we are full. */
-static void
-refuse(int fd, const struct config *cf, const char *why)
+/* refusal - the one reply sent without a session, into msg: 421 with
+ * why. cf must be held (or lk.mu): a reload may free it otherwise.
+ * Returns its length, 0 if it did not fit. */
+static size_t
+refusal(char *msg, size_t size, const struct config *cf, const char *why)
 {
-	char	msg[512];
 	int	n;
 
-	n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s, try again later\r\n",
+	n = snprintf(msg, size, "421 4.7.0 %s %s, try again later\r\n",
 	    cf->hostname, why);
-	if (n > 0)
-		(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* refuse - send the refusal (without waiting) and close. */
+static void
+refuse(int fd, const char *msg, size_t len)
+{
+	if (len > 0)
+		(void)!send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 }
 
-/* accept_one - take a connection from listening socket i. */
+/*
+ * accept_one - take a connection from listening socket i. The config in
+ * force is read only under lk.mu, or through the reference the client
+ * holds: a SIGHUP may free the one before at any moment.
+ */
 static void
 accept_one(int i, pthread_attr_t *attr)
 {
 	struct client	*c;
 	struct parked	*p;
 	struct config	*cf;
+	const char	*limit = NULL;
 	socklen_t	 len;
 	unsigned char	 key[16];
-	int		 fd, fam, err;
+	char		 msg[SMTP_REPLY_MAX];
+	size_t		 msglen = 0;
+	int		 fd, fam, err, n = 0;
+	pthread_t	 t;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return;
@@ -296,32 +388,26 @@ accept_one(int i, pthread_attr_t *attr)
 	c->fd = fd;
 	c->proxy = lk.proxy[i];
 	pthread_mutex_lock(&lk.mu);
-	cf = lk.cf;
+	cf = lk.cur->cf;
 	if (lk.active >= cf->max_clients) {
-		pthread_mutex_unlock(&lk.mu);
-		log_info("refused connection: max_clients %d reached", cf->max_clients);
-		refuse(fd, cf, "Too many connections");
-		free(c);
-		return;
+		limit = "max_clients";
+		n = cf->max_clients;
+		msglen = refusal(msg, sizeof msg, cf, "Too many connections");
+		goto refused;
 	}
-	/* Behind a proxy the socket's peer is the balancer: count nothing. */
+	/* Behind a proxy the socket's peer is the balancer: the client the
+	 * header names is counted once it is known (admit_proxied). */
 	fam = sockaddr_key(&c->peer, key);
-	if (cf->max_clients_per_ip > 0 && !c->proxy && fam != AF_UNSPEC) {
-		c->ip = ip_get(fam, key);
-		if (c->ip != NULL && c->ip->count >= cf->max_clients_per_ip) {
-			pthread_mutex_unlock(&lk.mu);
-			log_info("refused connection: max_clients_per_ip %d reached",
-			    cf->max_clients_per_ip);
-			refuse(fd, cf, "Too many connections from your address");
-			free(c);
-			return;
-		}
-		if (c->ip != NULL)
-			c->ip->count++;
+	if (!c->proxy && ip_take(c, cf->max_clients_per_ip, fam, key) == -1) {
+		limit = "max_clients_per_ip";
+		n = cf->max_clients_per_ip;
+		msglen = refusal(msg, sizeof msg, cf,
+		    "Too many connections from your address");
+		goto refused;
 	}
 	lk.active++;
-	cf->refs++;
-	c->cf = cf;
+	c->cfr = lk.cur;
+	c->cfr->refs++;
 	client_link(c);
 	if ((p = unpark(c)) != NULL) {
 		pthread_mutex_unlock(&lk.mu);
@@ -330,20 +416,23 @@ accept_one(int i, pthread_attr_t *attr)
 	}
 	pthread_mutex_unlock(&lk.mu);
 
-	pthread_t t;
-	if ((err = pthread_create(&t, attr, client_thread, c)) != 0) {
-		errno = err;
-		log_warn("pthread_create");
-		pthread_mutex_lock(&lk.mu);
-		client_unlink(c);
-		lk.active--;
-		if (c->ip != NULL)
-			ip_put(c->ip);
-		config_release(cf);
-		pthread_mutex_unlock(&lk.mu);
-		refuse(fd, cf, "Out of resources");
-		free(c);
-	}
+	if ((err = pthread_create(&t, attr, client_thread, c)) == 0)
+		return;
+	errno = err;
+	log_warn("pthread_create");
+	pthread_mutex_lock(&lk.mu);
+	msglen = refusal(msg, sizeof msg, c->cfr->cf, "Out of resources");
+	client_unlink(c);
+	lk.active--;
+	if (c->ip != NULL)
+		ip_put(c->ip);
+	cfref_put(c->cfr);
+refused:
+	pthread_mutex_unlock(&lk.mu);
+	if (limit != NULL)
+		log_info("refused connection: %s %d reached", limit, n);
+	refuse(fd, msg, msglen);
+	free(c);
 }
 
 static void *
@@ -435,55 +524,75 @@ badaddr:
 	return -1;
 }
 
-/* adopt_inherited - systemd socket activation (LISTEN_PID, LISTEN_FDS). */
+/* inherited_env - how many listening sockets LISTEN_PID (ours) and
+ * LISTEN_FDS pass, as systemd's socket activation does; 0 for none. */
+static int
+inherited_env(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	char		*end;
+	long		 p, n;
+
+	if (pid == NULL || nfds == NULL || *pid < '0' || *pid > '9' ||
+	    *nfds < '0' || *nfds > '9')
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (*end != '\0' || errno != 0 || p != (long)getpid())
+		return 0;
+	n = strtol(nfds, &end, 10);
+	if (*end != '\0' || errno != 0 || n <= 0 || n > LISTEN_FD_MAX)
+		return 0;
+	return (int)n;
+}
+
+/* adopt_inherited - take the stream sockets passed from fd 3 on; the
+ * number taken. */
 static int
 adopt_inherited(void)
 {
-	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
-	int	 n, i;
+	int	n = inherited_env(), i;
 
-	if (pid == NULL || nfds == NULL || atol(pid) != (long)getpid())
-		return 0;
-	n = atoi(nfds);
-	if (n <= 0 || n > LISTEN_FD_MAX)
+	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		char host[INET6_ADDRSTRLEN] = "?";
-		int port = 0, type = 0;
-		socklen_t tlen = sizeof type;
+		socklen_t len = sizeof ss, tlen;
+		char	 host[INET6_ADDRSTRLEN];
+		int	 fd = SD_LISTEN_FDS_START + i, type = 0;
 
-		memset(&ss, 0, sizeof ss);
+		tlen = sizeof type;
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
 		    type != SOCK_STREAM) {
 			log_warnx("inherited fd %d is not a stream socket: ignored", fd);
 			continue;
 		}
-
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-			if (ss.ss_family == AF_INET) {
-				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-				port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-			} else if (ss.ss_family == AF_INET6) {
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-				port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-			}
-		}
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+			ss.ss_family = AF_UNSPEC;
+		sockaddr_text(&ss, host, sizeof host, NULL, 0);
 		lk.fds[lk.nfds] = fd;
 		lk.proxy[lk.nfds] = 0;
-		snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%d (inherited)",
-		    ss.ss_family == AF_INET6 ? "[" : "", host,
-		    ss.ss_family == AF_INET6 ? "]" : "", port);
+		if (sockaddr_port(&ss) == 0)
+			snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s (inherited)", host);
+		else
+			snprintf(lk.names[lk.nfds], sizeof lk.names[0], "%s%s%s:%d (inherited)",
+			    strchr(host, ':') ? "[" : "", host,
+			    strchr(host, ':') ? "]" : "", sockaddr_port(&ss));
 		lk.nfds++;
 	}
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	return n;
+	return lk.nfds;
+}
+
+int
+listener_inherited(void)
+{
+	return lk.bound ? lk.ninherited : inherited_env();
 }
 
 int
@@ -491,8 +600,14 @@ listener_bind(const struct config *cf, char *err, size_t errsz)
 {
 	int	i, fd;
 
-	if (adopt_inherited() > 0)
+	lk.bound = 1;
+	if ((lk.ninherited = adopt_inherited()) > 0)
 		return 0;
+	if (cf->nlisten == 0) {
+		snprintf(err, errsz, "%s: no listen line, and no listening socket "
+		    "inherited from the service manager", cf->file);
+		return -1;
+	}
 	for (i = 0; i < cf->nlisten; i++) {
 		const struct config_listen *l = &cf->listen[i];
 		int any = strcmp(l->host, "*") == 0;
@@ -534,31 +649,33 @@ listener_start(struct config *cf)
 
 	if (pipe2(lk.wake, O_CLOEXEC) == -1)
 		fatal("pipe");
-	lk.cf = cf;
-	cf->refs = 1;
+	if ((lk.cur = cfref_new(cf)) == NULL)
+		fatal("listener_start");
 	if ((err = pthread_create(&lk.thread, NULL, accept_loop, NULL)) != 0) {
 		errno = err;
 		fatal("pthread_create");
 	}
 }
 
-void
+int
 listener_reload(struct config *cf)
 {
-	struct config *old;
+	struct cfref *r, *old;
 
+	if ((r = cfref_new(cf)) == NULL)
+		return -1;
 	pthread_mutex_lock(&lk.mu);
-	old = lk.cf;
-	lk.cf = cf;
-	cf->refs++;
-	config_release(old);
+	old = lk.cur;
+	lk.cur = r;
+	cfref_put(old);
 	pthread_mutex_unlock(&lk.mu);
+	return 0;
 }
 
 const struct config *
 listener_current(void)
 {
-	return lk.cf;	/* only the main thread changes it */
+	return lk.cur->cf;	/* only the main thread changes lk.cur */
 }
 
 int

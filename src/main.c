@@ -4,7 +4,10 @@
  * spool root, dropping privileges, detaching, the pid file, and the
  * signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line),
  * which also keeps house: idle mailboxes closed, freed memory returned.
- * Not here: accepting (listener.c), the protocol (session.c).
+ * Not here: parsing (config.c), accepting (listener.c), the protocol
+ * (session.c).
+ * Threads: all of this runs on the main thread, which after start-up
+ * only waits for signals; a reload never exits (see reload()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +49,41 @@
  * also at a reload after detaching (when the process runs from "/"). */
 static char	startdir[PATH_MAX];
 static char	reloadpath[PATH_MAX];
+static char	pidpath[PATH_MAX];
+
+/* What the command line asks for. */
+struct options {
+	const char	*conffile;
+	const char	*pidfile;	/* NULL: none */
+	int		 foreground;
+	int		 checkonly;
+	int		 verbose;
+};
+
+static void	usage(FILE *);
+static void	parse_options(int, char *[], struct options *);
+static int	absolute(const char *, char *, size_t);
+static void	remember_paths(struct options *);
+static struct config *load_config(const char *, FILE *);
+static int	mkdirs(const char *);
+static struct passwd *service_user(const struct config *, const char *);
+static void	raise_nofile(void);
+static void	prepare_spool(const struct config *, const struct passwd *);
+static void	open_service(const struct config *, const struct passwd *,
+		    char *, size_t);
+static int	detach(void);
+static void	detach_done(int);
+static void	write_pidfile(const char *);
+static void	drop_privileges(const struct passwd *);
+static void	become_daemon(const struct options *, const struct config *,
+		    const struct passwd *, const char *);
+static void	clean_spool(const struct config *);
+static void	log_lines(const char *, char *);
+static void	reload(const char *);
+static void	handled_signals(sigset_t *);
+static void	block_signals(void);
+static int	signal_loop(void);
+static void	shut_down(int, const char *);
 
 static void
 usage(FILE *fp)
@@ -58,6 +96,32 @@ usage(FILE *fp)
 	    "  -p pidfile  write the process id to pidfile\n"
 	    "  -v          verbose logging (every command and reply)\n"
 	    "  -V          print the version and exit\n", SMTPD_CONF);
+}
+
+/* parse_options - the command line into o; exits for -h, -V and errors. */
+static void
+parse_options(int argc, char *argv[], struct options *o)
+{
+	int	ch;
+
+	memset(o, 0, sizeof *o);
+	o->conffile = SMTPD_CONF;
+	while ((ch = getopt(argc, argv, "df:hnp:vV")) != -1) {
+		switch (ch) {
+		case 'd': o->foreground = 1; break;
+		case 'f': o->conffile = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		case 'n': o->checkonly = 1; break;
+		case 'p': o->pidfile = optarg; break;
+		case 'v': o->verbose = 1; break;
+		case 'V': printf("smtpd %s\n", SMTPD_VERSION); exit(0);
+		default: usage(stderr); exit(1);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(1);
+	}
 }
 
 /* absolute - path as an absolute path into buf, relative ones taken
@@ -73,22 +137,39 @@ absolute(const char *path, char *buf, size_t size)
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-/* absolute_template - a relative maildir template is taken from the
- * directory smtpd was started in, since a daemon runs from "/". */
+/* remember_paths - the start-up directory, and the config file and pid
+ * file as absolute paths: reloads and the pid file's removal happen
+ * after detaching. */
 static void
-absolute_template(struct config *cf)
+remember_paths(struct options *o)
 {
-	char	abs[sizeof cf->maildir];
-
-	if (absolute(cf->maildir, abs, sizeof abs) == -1)
-		fatalx("%s: maildir path too long", cf->file);
-	buf_copy(cf->maildir, sizeof cf->maildir, abs);
+	if (getcwd(startdir, sizeof startdir) == NULL)
+		fatal("getcwd");
+	if (absolute(o->conffile, reloadpath, sizeof reloadpath) == -1)
+		fatalx("%s: path too long", o->conffile);
+	if (o->pidfile != NULL) {
+		if (absolute(o->pidfile, pidpath, sizeof pidpath) == -1)
+			fatalx("%s: path too long", o->pidfile);
+		o->pidfile = pidpath;
+	}
 }
 
-/* finish_config - what the parser leaves to the running system. */
-static void
-finish_config(struct config *cf)
+/*
+ * load_config - the config at path, complete: every check made (the same
+ * for -n, start-up and SIGHUP), a relative template taken from the
+ * start-up directory, the host name and the spool root filled in. NULL
+ * after writing the errors to err. Never exits: a reload runs this.
+ */
+static struct config *
+load_config(const char *path, FILE *err)
 {
+	struct config_opts opts = {
+		.basedir = startdir, .inherited = listener_inherited() > 0,
+	};
+	struct config	*cf;
+
+	if ((cf = config_load(path, &opts, err)) == NULL)
+		return NULL;
 	if (cf->hostname[0] == '\0') {
 		/* The host's own name; no DNS look-up. */
 		if (gethostname(cf->hostname, sizeof cf->hostname) == -1 ||
@@ -96,9 +177,13 @@ finish_config(struct config *cf)
 			buf_copy(cf->hostname, sizeof cf->hostname, "localhost");
 		cf->hostname[sizeof cf->hostname - 1] = '\0';
 	}
-	absolute_template(cf);
-	if (maildir_root(cf->maildir, cf->spool_root, sizeof cf->spool_root) == -1)
-		fatalx("%s: maildir path too long", cf->file);
+	/* A prefix of the template: it always fits. */
+	if (maildir_root(cf->maildir, cf->spool_root, sizeof cf->spool_root) == -1) {
+		fprintf(err, "%s: maildir %s: no spool root\n", path, cf->maildir);
+		config_free(cf);
+		return NULL;
+	}
+	return cf;
 }
 
 /* mkdirs - create path and its parents (0700 for new ones). */
@@ -125,20 +210,62 @@ mkdirs(const char *path)
 	return 0;
 }
 
+/* service_user - the user to become, looked up while still root; NULL
+ * to stay who we are. */
+static struct passwd *
+service_user(const struct config *cf, const char *conffile)
+{
+	struct passwd	*pw;
+
+	if (cf->user[0] == '\0') {
+		if (geteuid() == 0)
+			log_warnx("WARNING: running as root: set \"user\" in %s", conffile);
+		return NULL;
+	}
+	pw = getpwnam(cf->user);
+	if (geteuid() != 0) {
+		/* Started as that user already (a systemd unit): fine. */
+		if (pw == NULL || pw->pw_uid != geteuid())
+			log_warnx("user %s: not started as root, running as uid %ld",
+			    cf->user, (long)geteuid());
+		return NULL;
+	}
+	if (pw == NULL)
+		fatalx("user %s: no such user (create it: useradd --system %s)",
+		    cf->user, cf->user);
+	return pw;
+}
+
 /* prepare_spool - create the spool root, owned by the delivery user. */
 static void
 prepare_spool(const struct config *cf, const struct passwd *pw)
 {
-	char	root[PATH_MAX];
 	struct stat st;
 
-	if (maildir_root(cf->maildir, root, sizeof root) == -1)
-		fatalx("maildir %s: path too long", cf->maildir);
-	if (mkdirs(root) == -1)
-		fatal("cannot create spool %s", root);
-	if (pw != NULL && stat(root, &st) == 0 && st.st_uid == 0 &&
-	    chown(root, pw->pw_uid, pw->pw_gid) == -1)
-		fatal("chown %s", root);
+	if (mkdirs(cf->spool_root) == -1)
+		fatal("cannot create spool %s", cf->spool_root);
+	if (pw != NULL && stat(cf->spool_root, &st) == 0 && st.st_uid == 0 &&
+	    chown(cf->spool_root, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s", cf->spool_root);
+}
+
+/* open_service - what needs root: sockets, the spool root; then say
+ * where we listen (into where) and where mail goes. */
+static void
+open_service(const struct config *cf, const struct passwd *pw, char *where,
+    size_t wsize)
+{
+	char	err[512];
+
+	raise_nofile();
+	if (listener_bind(cf, err, sizeof err) == -1)
+		fatalx("%s", err);
+	prepare_spool(cf, pw);
+	maildir_set_host(cf->hostname);
+	session_id_init();
+	listener_describe(where, wsize);
+	log_info("smtpd %s listening on %s", SMTPD_VERSION, where);
+	log_info("mail goes to %s", cf->maildir);
 }
 
 /* drop_privileges - become user for good, before any client thread. */
@@ -242,154 +369,131 @@ raise_nofile(void)
 	}
 }
 
-/* reload - SIGHUP: a new config for new sessions, or keep the old one. */
+/* become_daemon - detach unless -d, write the pid file (still
+ * privileged, so it may live in /run), drop privileges, and only then
+ * tell the waiting parent that we started. */
+static void
+become_daemon(const struct options *o, const struct config *cf,
+    const struct passwd *pw, const char *where)
+{
+	int	readyfd = -1;
+
+	if (!o->foreground)
+		readyfd = detach();
+	if (o->pidfile != NULL)
+		write_pidfile(o->pidfile);
+	if (pw != NULL)
+		drop_privileges(pw);
+	if (!o->foreground) {
+		detach_done(readyfd);
+		log_init(0, o->verbose);
+		log_info("smtpd %s started, listening on %s, mail goes to %s",
+		    SMTPD_VERSION, where, cf->maildir);
+	}
+}
+
+/* clean_spool - remove what an earlier run left in tmp/. */
+static void
+clean_spool(const struct config *cf)
+{
+	int	n;
+
+	if ((n = maildir_clean_stale(cf->spool_root)) > 0)
+		log_info("removed %d stale file%s from tmp/", n, n == 1 ? "" : "s");
+}
+
+/* log_lines - log each line of text (modified) with prefix. */
+static void
+log_lines(const char *prefix, char *text)
+{
+	char	*line, *save = NULL;
+
+	if (text == NULL)
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_warnx("%s%s", prefix, line);
+}
+
+/*
+ * reload - SIGHUP: a new config for new sessions, or keep the old one.
+ * Nothing here may exit: every check is made by load_config(), and a
+ * config that fails one, or whose spool root cannot be created, is
+ * refused with the one in force kept.
+ */
 static void
 reload(const char *path)
 {
 	const struct config *old = listener_current();
-	struct config *cf;
-	char	*msg = NULL;
-	size_t	 msglen = 0;
-	FILE	*err = open_memstream(&msg, &msglen);
+	struct config	*cf;
+	char		*msg = NULL;
+	size_t		 msglen = 0;
+	FILE		*err = open_memstream(&msg, &msglen);
 
-	cf = config_load(path, err ? err : stderr);
+	cf = load_config(path, err != NULL ? err : stderr);
 	if (err != NULL)
 		fclose(err);
+	log_lines("reload: ", msg);
+	free(msg);
+	/* Created with the rights we run with now (no chown: not root). */
+	if (cf != NULL && mkdirs(cf->spool_root) == -1) {
+		log_warn("reload: %s: cannot create spool %s", path, cf->spool_root);
+		config_free(cf);
+		cf = NULL;
+	}
 	if (cf == NULL) {
-		char *line, *save = NULL;
-		for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			log_warnx("reload: %s", line);
 		log_warnx("reload failed: keeping the configuration in force");
-		free(msg);
 		return;
 	}
-	free(msg);
-	finish_config(cf);
-	{
-		char root[PATH_MAX];
-		if (maildir_root(cf->maildir, root, sizeof root) == 0 && mkdirs(root) == -1)
-			log_warn("reload: cannot create spool %s", root);
-	}
-	if (cf->nlisten != old->nlisten ||
-	    memcmp(cf->listen, old->listen, sizeof cf->listen[0] * (size_t)cf->nlisten) != 0)
+	if (listener_inherited() == 0 && (cf->nlisten != old->nlisten ||
+	    memcmp(cf->listen, old->listen, sizeof cf->listen[0] * (size_t)cf->nlisten) != 0))
 		log_warnx("reload: listen changes take effect at restart");
 	if (strcmp(cf->user, old->user) != 0)
 		log_warnx("reload: user changes take effect at restart");
 	if (strcmp(cf->hostname, old->hostname) != 0)
 		log_warnx("reload: the hostname in maildir file names changes at restart");
-	listener_reload(cf);
+	if (listener_reload(cf) == -1) {
+		log_warnx("reload failed: out of memory; keeping the configuration in force");
+		config_free(cf);
+		return;
+	}
 	log_info("reloaded %s", path);
 }
 
-int
-main(int argc, char *argv[])
+/* handled_signals - the signals signal_loop() waits for. */
+static void
+handled_signals(sigset_t *sigs)
 {
-	const char	*conffile = SMTPD_CONF, *pidfile = NULL;
-	struct config	*cf;
-	struct passwd	*pw = NULL;
-	sigset_t	 sigs;
-	char		 err[512], where[1024];
-	int		 ch, foreground = 0, checkonly = 0, verbose = 0, sig, left;
-	int		 readyfd = -1;
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	sigaddset(sigs, SIGUSR1);
+}
 
-	while ((ch = getopt(argc, argv, "df:hnp:vV")) != -1) {
-		switch (ch) {
-		case 'd': foreground = 1; break;
-		case 'f': conffile = optarg; break;
-		case 'h': usage(stdout); return 0;
-		case 'n': checkonly = 1; break;
-		case 'p': pidfile = optarg; break;
-		case 'v': verbose = 1; break;
-		case 'V': printf("smtpd %s\n", SMTPD_VERSION); return 0;
-		default: usage(stderr); return 1;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 1;
-	}
-	log_init(1, verbose);
-#ifdef __GLIBC__
-	/* Each message borrows two 64 KiB buffers; giving the memory back
-	 * to the kernel every time costs page faults and a TLB shootdown
-	 * on every CPU. Keep up to TRIM_KEEP free per malloc arena. */
-	mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
-#endif
-	if (getcwd(startdir, sizeof startdir) == NULL)
-		fatal("getcwd");
-	/* Reloads and the pid file's removal happen after detaching. */
-	if (absolute(conffile, reloadpath, sizeof reloadpath) == -1)
-		fatalx("%s: path too long", conffile);
-	if (pidfile != NULL) {
-		static char abspid[PATH_MAX];
-		if (absolute(pidfile, abspid, sizeof abspid) == -1)
-			fatalx("%s: path too long", pidfile);
-		pidfile = abspid;
-	}
-	if ((cf = config_load(conffile, stderr)) == NULL)
-		return 1;
-	if (checkonly) {
-		printf("%s: configuration OK\n", conffile);
-		config_free(cf);
-		return 0;
-	}
-	finish_config(cf);
-	tzset();
-	umask(077);
-	if (cf->user[0] != '\0') {
-		pw = getpwnam(cf->user);
-		if (geteuid() != 0) {
-			/* Started as that user already (a systemd unit): fine. */
-			if (pw == NULL || pw->pw_uid != geteuid())
-				log_warnx("user %s: not started as root, running as uid %ld",
-				    cf->user, (long)geteuid());
-			pw = NULL;
-		} else if (pw == NULL)
-			fatalx("user %s: no such user (create it: useradd --system %s)",
-			    cf->user, cf->user);
-	} else if (geteuid() == 0)
-		log_warnx("WARNING: running as root: set \"user\" in %s", conffile);
-	raise_nofile();
-	if (listener_bind(cf, err, sizeof err) == -1)
-		fatalx("%s", err);
-	prepare_spool(cf, pw);
-	maildir_set_host(cf->hostname);
-	session_id_init();
+/* block_signals - before any thread starts: they all inherit the mask. */
+static void
+block_signals(void)
+{
+	sigset_t	sigs;
 
-	listener_describe(where, sizeof where);
-	log_info("smtpd %s listening on %s", SMTPD_VERSION, where);
-	log_info("mail goes to %s", cf->maildir);
-	if (!foreground)
-		readyfd = detach();
-	/* Written while still privileged, so it may live in /run. */
-	if (pidfile != NULL)
-		write_pidfile(pidfile);
-	if (pw != NULL)
-		drop_privileges(pw);
-	if (!foreground) {
-		detach_done(readyfd);
-		log_init(0, verbose);
-		log_info("smtpd %s started, listening on %s, mail goes to %s",
-		    SMTPD_VERSION, where, cf->maildir);
-	}
-	{
-		char root[PATH_MAX];
-		int n;
-		if (maildir_root(cf->maildir, root, sizeof root) == 0 &&
-		    (n = maildir_clean_stale(root)) > 0)
-			log_info("removed %d stale file%s from tmp/", n, n == 1 ? "" : "s");
-	}
-
-	/* Signals reach this thread only, through sigwait. */
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
+	handled_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	listener_start(cf);
+}
 
+/*
+ * signal_loop - signals reach this thread only, through sigwait; the
+ * other threads are started with them blocked. Keeps house between
+ * signals. Returns the signal that stops us.
+ */
+static int
+signal_loop(void)
+{
+	sigset_t	sigs;
+	int		sig;
+	unsigned	quiet = 0;
+
+	handled_signals(&sigs);
 	for (;;) {
 		struct timespec tick = { EXPIRE_SECS, 0 };
 
@@ -400,9 +504,10 @@ main(int argc, char *argv[])
 			/* Idle client threads pin freed memory in their
 			 * caches; every TRIM_SECS of ticks without a
 			 * signal, give it back. */
-			static unsigned quiet;
 			if (errno == EAGAIN && ++quiet % (TRIM_SECS / EXPIRE_SECS) == 0)
 				malloc_trim(0);
+#else
+			(void)quiet;
 #endif
 			continue;
 		}
@@ -411,8 +516,18 @@ main(int argc, char *argv[])
 		else if (sig == SIGUSR1)
 			listener_status();
 		else
-			break;
+			return sig;
 	}
+}
+
+
+/* shut_down - stop accepting, give sessions their grace, remove the
+ * pid file. */
+static void
+shut_down(int sig, const char *pidfile)
+{
+	int	left;
+
 	log_info("stopping on signal %d", sig);
 	left = listener_stop(SHUTDOWN_GRACE);
 	if (left > 0)
@@ -421,5 +536,40 @@ main(int argc, char *argv[])
 	if (pidfile != NULL && unlink(pidfile) == -1)
 		log_warn("cannot remove pid file %s", pidfile);
 	log_info("stopped");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options	 o;
+	struct config	*cf;
+	struct passwd	*pw;
+	char		 where[1024];
+
+	parse_options(argc, argv, &o);
+	log_init(1, o.verbose);
+#ifdef __GLIBC__
+	/* Each message borrows two 64 KiB buffers; giving the memory back
+	 * to the kernel every time costs page faults and a TLB shootdown
+	 * on every CPU. Keep up to TRIM_KEEP free per malloc arena. */
+	mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
+#endif
+	remember_paths(&o);
+	if ((cf = load_config(o.conffile, stderr)) == NULL)
+		return 1;
+	if (o.checkonly) {
+		printf("%s: configuration OK\n", o.conffile);
+		config_free(cf);
+		return 0;
+	}
+	tzset();
+	umask(077);
+	pw = service_user(cf, o.conffile);
+	open_service(cf, pw, where, sizeof where);
+	become_daemon(&o, cf, pw, where);
+	clean_spool(cf);
+	block_signals();
+	listener_start(cf);
+	shut_down(signal_loop(), o.pidfile);
 	return 0;
 }

@@ -216,6 +216,7 @@ hostname bench.test
 domain example.org
 maildir $SPOOL/%d/%u
 max_clients 20000
+max_clients_per_ip 0
 fsync $1
 timeout 300
 EOF

@@ -60,6 +60,7 @@ class ConfigCheck(unittest.TestCase):
             'max_clients 10',
             'max_clients_per_ip 2',
             'max_errors 5',
+            'max_junk_commands 10',
             'timeout 60',
             'data_timeout 120',
             'bare_newline keep',

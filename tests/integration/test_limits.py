@@ -1,10 +1,25 @@
 """Configured limits: recipients, size, timeouts, clients, errors, greeting delay."""
 
 import select
+import socket
 import time
 import unittest
 
-from harness import DaemonTestCase, RawClient, body_of
+from harness import IO_TIMEOUT, DaemonTestCase, RawClient, body_of
+
+
+class SourcedClient(RawClient):
+    """A RawClient on 127.0.0.1 whose socket is bound to source first:
+    Linux routes all of 127/8 on lo, so 127.0.0.2 is another client
+    address on the same machine."""
+
+    def __init__(self, port, source, greeting=True, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b''
+        self.transcript = []
+        self.greeting = self.expect(220) if greeting else None
 
 
 class MaxRecipients(DaemonTestCase):
@@ -36,6 +51,28 @@ class MaxRecipients(DaemonTestCase):
                               rcpts=['t%d.%d@example.org' % (t, i) for i in range(3)])
             self.assertEqual(r.code, 250, r)
         self.assertEqual(len(self.all_messages()), 6)
+
+
+class MaxRecipientsHighest(DaemonTestCase):
+    # The highest value the configuration accepts works end to end: every
+    # recipient's copy is an open file until the message is in new/.
+    extra_config = ['max_recipients 1000', 'fsync no']
+
+    def test_thousand_recipients_one_message(self):
+        c = self.raw()
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n' +
+               ''.join('RCPT TO:<r%04d@example.org>\r\n' % i for i in range(1001)))
+        c.expect(250, '2.1.0')
+        for i in range(1000):
+            c.expect(250, '2.1.5')
+        c.expect(452, '4.5.3')
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.settimeout(60)
+        c.send(b'Subject: many\r\n\r\nx\r\n.\r\n')
+        c.expect(250, '2.0.0')
+        self.assertEqual(len(self.all_messages()), 1000)
 
 
 class MaxMessageSize(DaemonTestCase):
@@ -208,6 +245,34 @@ class MaxClients(DaemonTestCase):
         self.greeted()
         b.send('NOOP\r\n')
         b.expect(250)
+
+
+class MaxClientsPerIpThree(DaemonTestCase):
+    extra_config = ['max_clients_per_ip 3']
+
+    def test_fourth_refused_other_address_served(self):
+        held = [self.raw() for _ in range(3)]
+        c = self.raw(greeting=False)
+        r = c.expect(421, '4.7.0')
+        self.assertIn('Too many connections from your address', r.text)
+        self.assertTrue(c.is_closed(3))
+        other = SourcedClient(self.port, '127.0.0.2')
+        self.addCleanup(other.close)
+        self.assertEqual(other.cmd('NOOP').code, 250)
+        for h in held:
+            self.assertEqual(h.cmd('NOOP').code, 250)
+        # Closing one frees its slot (given back just after the close).
+        held[0].cmd('QUIT')
+        self.assertTrue(held[0].is_closed(3))
+        deadline = time.monotonic() + 3
+        while True:
+            c = self.raw(greeting=False)
+            r = c.read_reply()
+            if r.code == 220 or time.monotonic() > deadline:
+                break
+            c.close()
+            time.sleep(0.05)
+        self.assertEqual(r.code, 220, r)
 
 
 class MaxClientsPerIp(DaemonTestCase):

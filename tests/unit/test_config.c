@@ -145,7 +145,7 @@ test_defaults(void)
 	CHECK_EQ_INT(cf->max_message_size, 10 * 1024 * 1024);
 	CHECK_EQ_INT(cf->max_recipients, 100);
 	CHECK_EQ_INT(cf->max_clients, 1000);
-	CHECK_EQ_INT(cf->max_clients_per_ip, 0);
+	CHECK_EQ_INT(cf->max_clients_per_ip, 50);
 	CHECK_EQ_INT(cf->max_errors, 20);
 	CHECK_EQ_INT(cf->timeout, 300);
 	CHECK_EQ_INT(cf->data_timeout, 300);	/* follows timeout */
@@ -156,7 +156,33 @@ test_defaults(void)
 	CHECK_EQ_INT(cf->recipient_delimiter, 0);
 	CHECK_EQ_INT(cf->fsync, 1);
 	CHECK_EQ_INT(cf->nproxy_from, 0);
-	CHECK_EQ_INT(cf->refs, 0);
+	CHECK_EQ_INT(cf->max_junk_commands, 100);
+
+	/* config_clear sets the same defaults as a parse of BASE. */
+	{
+		struct config	*c = malloc(sizeof *c);
+
+		REQUIRE(c != NULL);
+		memset(c, 0xa5, sizeof *c);
+		config_clear(c);
+		CHECK_EQ_INT(c->max_message_size, cf->max_message_size);
+		CHECK_EQ_INT(c->max_recipients, cf->max_recipients);
+		CHECK_EQ_INT(c->max_clients, cf->max_clients);
+		CHECK_EQ_INT(c->max_clients_per_ip, cf->max_clients_per_ip);
+		CHECK_EQ_INT(c->max_errors, cf->max_errors);
+		CHECK_EQ_INT(c->max_junk_commands, cf->max_junk_commands);
+		CHECK_EQ_INT(c->timeout, cf->timeout);
+		CHECK_EQ_INT(c->data_timeout, cf->data_timeout);
+		CHECK_EQ_INT(c->transaction_timeout, cf->transaction_timeout);
+		CHECK_EQ_INT(c->greeting_delay, 0);
+		CHECK_EQ_INT(c->bare_newline, cf->bare_newline);
+		CHECK_EQ_INT(c->fsync, 1);
+		CHECK_EQ_INT(c->nlisten + c->ndomains + c->nmailboxes + c->nproxy_from, 0);
+		CHECK(c->domains == NULL && c->mailboxes == NULL);
+		CHECK_STR(c->maildir, "");
+		CHECK_STR(c->spool_root, "");
+		config_free(c);
+	}
 	done(p);
 
 	/* data_timeout follows a given timeout, unless given itself. */
@@ -192,6 +218,7 @@ test_every_directive(void)
 	    "max_clients 10\n"
 	    "max_clients_per_ip 3\n"
 	    "max_errors 5\n"
+	    "max_junk_commands 7\n"
 	    "timeout 120\n"
 	    "data_timeout 600\n"
 	    "transaction_timeout 7200\n"
@@ -231,6 +258,7 @@ test_every_directive(void)
 	CHECK_EQ_INT(cf->max_clients, 10);
 	CHECK_EQ_INT(cf->max_clients_per_ip, 3);
 	CHECK_EQ_INT(cf->max_errors, 5);
+	CHECK_EQ_INT(cf->max_junk_commands, 7);
 	CHECK_EQ_INT(cf->timeout, 120);
 	CHECK_EQ_INT(cf->data_timeout, 600);
 	CHECK_EQ_INT(cf->transaction_timeout, 7200);
@@ -248,11 +276,13 @@ test_every_directive(void)
 
 	/* Bounds that are allowed. */
 	CHECK(good_line("max_clients_per_ip 0"));
+	CHECK(good_line("max_junk_commands 0"));
+	CHECK(good_line("max_junk_commands 1000000"));
 	CHECK(good_line("greeting_delay 0"));
 	CHECK(good_line("greeting_delay 300"));
 	CHECK(good_line("timeout 86400"));
 	CHECK(good_line("transaction_timeout 864000"));
-	CHECK(good_line("max_recipients 100000"));
+	CHECK(good_line("max_recipients 1000"));
 	CHECK(good_line("max_message_size 1099511627776"));
 	CHECK(good_line("max_message_size 1"));
 	CHECK(good_line("fsync yes"));
@@ -349,11 +379,13 @@ test_out_of_range(void)
 	CHECK(bad_line("data_timeout 0", "out of range"));
 	CHECK(bad_line("transaction_timeout 864001", "out of range"));
 	CHECK(bad_line("max_recipients 0", "out of range"));
-	CHECK(bad_line("max_recipients 100001", "out of range"));
+	CHECK(bad_line("max_recipients 1001", "out of range 1..1000"));
 	CHECK(bad_line("max_clients 0", "out of range"));
 	CHECK(bad_line("max_clients 1000001", "out of range"));
 	CHECK(bad_line("max_clients_per_ip 1000001", "out of range"));
 	CHECK(bad_line("max_errors 0", "out of range"));
+	CHECK(bad_line("max_junk_commands 1000001", "out of range 0..1000000"));
+	CHECK(bad_line("max_junk_commands -1", "expected a number"));
 	CHECK(bad_line("greeting_delay 301", "out of range"));
 	CHECK(bad_line("max_message_size 0", "out of range"));
 	CHECK(bad_line("max_message_size 1099511627777", "out of range"));
@@ -379,6 +411,7 @@ test_duplicates(void)
 		{ "max_clients", "10" },
 		{ "max_clients_per_ip", "1" },
 		{ "max_errors", "3" },
+		{ "max_junk_commands", "3" },
 		{ "timeout", "10" },
 		{ "data_timeout", "10" },
 		{ "transaction_timeout", "10" },
@@ -573,7 +606,7 @@ test_all_errors_reported(void)
 	CHECK_EQ_INT(p->nerr, 6);
 	CHECK(has(p, "t.conf:2: unknown keyword \"bogus\""));
 	CHECK(has(p, "t.conf:4: \"x\": expected a number"));
-	CHECK(has(p, "t.conf:6: 0: out of range 1..100000"));
+	CHECK(has(p, "t.conf:6: 0: out of range 1..1000"));
 	CHECK(has(p, "t.conf:7: "));
 	CHECK(has(p, "t.conf:8: timeout: given twice"));
 	CHECK(has(p, "t.conf:9: "));
@@ -787,7 +820,7 @@ test_config_load(void)
 	fclose(fp);
 	err = open_memstream(&ebuf, &elen);
 	REQUIRE(err != NULL);
-	cf = config_load(path, err);
+	cf = config_load(path, NULL, err);
 	CHECK(cf != NULL);
 	if (cf != NULL) {
 		CHECK_STR(cf->file, path);
@@ -800,13 +833,118 @@ test_config_load(void)
 	REQUIRE(fp != NULL);
 	fputs("bogus 1\n", fp);
 	fclose(fp);
-	CHECK(config_load(path, err) == NULL);
+	CHECK(config_load(path, NULL, err) == NULL);
 	unlink(path);
-	CHECK(config_load(path, err) == NULL);	/* missing */
+	CHECK(config_load(path, NULL, err) == NULL);	/* missing */
 	fclose(err);
 	CHECK(ebuf != NULL && strstr(ebuf, ":1: unknown keyword") != NULL);
 	CHECK(ebuf != NULL && strstr(ebuf, "No such file") != NULL);
 	free(ebuf);
+}
+
+/* load_text - config_load of text (written to a temporary file) with
+ * opts; the config or NULL, and the errors in ebuf. */
+static struct config *
+load_text(const char *text, const struct config_opts *opts, char *ebuf,
+    size_t esize, char *path, size_t psize)
+{
+	char	 tmpl[] = "/tmp/test_config.XXXXXX";
+	int	 fd = mkstemp(tmpl);
+	FILE	*fp, *err;
+	struct config *cf;
+
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
+		abort();
+	fputs(text, fp);
+	fclose(fp);
+	if ((err = fmemopen(ebuf, esize, "w")) == NULL)
+		abort();
+	setvbuf(err, NULL, _IONBF, 0);
+	cf = config_load(tmpl, opts, err);
+	fclose(err);
+	unlink(tmpl);
+	snprintf(path, psize, "%s", tmpl);
+	return cf;
+}
+
+/* A relative maildir template is made absolute while loading: one that
+ * no longer fits is refused there, naming its line. */
+static void
+test_relative_maildir(void)
+{
+	struct config_opts opts = { .basedir = "/srv/smtpd" };
+	struct config	*cf;
+	char		 text[2048], ebuf[2048], path[64], want[256];
+	size_t		 len;
+
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir spool/%d/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/srv/smtpd/spool/%d/%u");
+	CHECK_STR(cf->spool_root, "");		/* main.c fills it */
+	config_free(cf);
+	/* Absolute ones are kept; without a basedir nothing changes. */
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir /m/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/m/%u");
+	config_free(cf);
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir m/%u\n",
+	    NULL, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "m/%u");
+	config_free(cf);
+	opts.basedir = "/";
+	cf = load_text("listen 127.0.0.1:25\ndomain example.org\nmaildir m/%u\n",
+	    &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_STR(cf->maildir, "/m/%u");
+	config_free(cf);
+
+	/* 1016 characters: the longest a line holds, too long once made
+	 * absolute; reported once, at its line. */
+	opts.basedir = "/srv/smtpd";
+	len = (size_t)snprintf(text, sizeof text,
+	    "listen 127.0.0.1:25\ndomain example.org\nmaildir ");
+	memset(text + len, 'a', 1016 - 6);
+	len += 1016 - 6;
+	snprintf(text + len, sizeof text - len, "/%%d/%%u\ntimeout 10\n");
+	memset(ebuf, 0, sizeof ebuf);
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf == NULL);
+	config_free(cf);
+	snprintf(want, sizeof want, "%s:3: maildir: relative template too long "
+	    "once taken from /srv/smtpd", path);
+	if (!CHECK(strstr(ebuf, want) != NULL))
+		printf("#   %s\n", ebuf);
+	CHECK(strstr(ebuf, "no maildir line") == NULL);
+	CHECK(strchr(ebuf, '\n') == strrchr(ebuf, '\n'));	/* one error */
+	/* The same template fits without the prefix. */
+	cf = load_text(text, NULL, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf != NULL);
+	config_free(cf);
+}
+
+/* Sockets passed by the service manager make listen lines optional. */
+static void
+test_inherited_sockets(void)
+{
+	struct config_opts opts = { .inherited = 1 };
+	struct config	*cf;
+	char		 ebuf[1024], path[64];
+	const char	*text = "domain example.org\nmaildir /m/%u\n";
+
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	REQUIRE(cf != NULL);
+	CHECK_EQ_INT(cf->nlisten, 0);
+	config_free(cf);
+	opts.inherited = 0;
+	memset(ebuf, 0, sizeof ebuf);
+	cf = load_text(text, &opts, ebuf, sizeof ebuf, path, sizeof path);
+	CHECK(cf == NULL);
+	config_free(cf);
+	CHECK(strstr(ebuf, ":2: no listen line") != NULL);
+	CHECK(strstr(ebuf, path) == ebuf);
 }
 
 int
@@ -831,5 +969,7 @@ main(void)
 	RUN(test_proxy_from_and_cidr);
 	RUN(test_lookups);
 	RUN(test_config_load);
+	RUN(test_relative_maildir);
+	RUN(test_inherited_sockets);
 	return unit_done();
 }
