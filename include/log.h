@@ -1,5 +1,7 @@
 /*
  * log.h - thread-safe logging to stderr (-d) or syslog (facility mail).
+ * Every line is escaped (log.c): nothing logged can be a terminal
+ * control sequence or start a new line.
  */
 #ifndef LOG_H
 #define LOG_H

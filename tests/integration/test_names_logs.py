@@ -80,5 +80,57 @@ class LongHostname(DaemonTestCase):
         self.assertEqual(r.lines[0].split()[0], HOST253)
 
 
+
+def terminal_unsafe(line):
+    """Why line (bytes, without its newline) could upset a terminal or a
+    log reader: not UTF-8, or a C0, DEL or C1 character; None if safe."""
+    try:
+        text = line.decode('utf-8')
+    except UnicodeDecodeError as e:
+        return 'not UTF-8: %s' % e
+    m = re.search('[\x00-\x1f\x7f-\x9f]', text)
+    return 'control character U+%04X' % ord(m.group()) if m else None
+
+
+class LogBytes(DaemonTestCase):
+    """Client bytes in commands reach the log only as valid UTF-8 text
+    without a control character (8-bit, ill-formed and C1 bytes as \\xHH)."""
+
+    def log_lines(self):
+        with open(self.daemon.errlog, 'rb') as f:
+            return f.read().split(b'\n')[:-1]
+
+    def assertLogSafe(self):
+        for line in self.log_lines():
+            why = terminal_unsafe(line)
+            self.assertIsNone(why, '%s in log line %r' % (why, line))
+
+    def test_8bit_command_is_escaped(self):
+        c = self.raw()
+        c.send(b'FOO \x9b[2J \xc2\x9b \xed\xa0\x80 \xc0\x80 gr\xc3\xbc\xc3\x9fe\r\n')
+        c.expect(500)
+        c.cmd('QUIT')
+        self.assertTrue(c.is_closed())
+        self.assertLogSafe()
+        line = [l for l in self.log_lines() if 'grüße'.encode() in l]
+        self.assertEqual(len(line), 1, self.log_lines())
+        for want in (rb'\x9b[2J', rb'\xc2\x9b', rb'\xed\xa0\x80', rb'\xc0\x80',
+                     'grüße'.encode()):
+            self.assertIn(want, line[0])
+
+    def test_every_byte_in_commands(self):
+        c = self.raw()
+        junk = bytes(b for b in range(1, 256) if b not in (10, 13))
+        for i in range(0, len(junk), 16):
+            c.send(b'FOO ' + junk[i:i + 16] + b'\r\n')
+            c.read_reply()
+        c.send(b'HELO \x9b\xff\r\nMAIL FROM:<"\x9b\x1b"@x.test>\r\n')
+        c.read_reply()
+        c.read_reply()
+        c.send(b'QUIT\r\n')
+        c.replies_until_close()
+        self.assertLogSafe()
+
+
 if __name__ == '__main__':
     unittest.main()
