@@ -15,6 +15,9 @@
  * U+10FFFF, truncated, stray continuation bytes, C0 C1 F5..FF) is
  * written as \xHH; other UTF-8 passes through. A line too long is cut
  * between characters, never inside one or inside an escape.
+ * log_quote() does the same for one field value, in double quotes with
+ * '"' and '\' backslash-escaped, so client text cannot end its field
+ * and forge the next: callers quote every field that carries client text.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -114,9 +117,10 @@ put_hex(char *out, const unsigned char *s, size_t n)
  * log_unit - how the next character of s[0..n) (n > 0) is written to a
  * log line: into out (LOG_UNIT_MAX bytes); returns the bytes written,
  * *used the input bytes taken. A unit is never split when a line is cut.
+ * quoted: inside log_quote's double quotes, '"' and '\' are escaped too.
  */
 static size_t
-log_unit(const unsigned char *s, size_t n, char *out, size_t *used)
+log_unit(const unsigned char *s, size_t n, int quoted, char *out, size_t *used)
 {
 	size_t	len;
 
@@ -124,6 +128,11 @@ log_unit(const unsigned char *s, size_t n, char *out, size_t *used)
 	if (s[0] < 0x20 || s[0] == 0x7f)
 		return put_hex(out, s, 1);
 	if (s[0] < 0x80) {
+		if (quoted && (s[0] == '"' || s[0] == '\\')) {
+			out[0] = '\\';
+			out[1] = (char)s[0];
+			return 2;
+		}
 		out[0] = (char)s[0];
 		return 1;
 	}
@@ -134,6 +143,42 @@ log_unit(const unsigned char *s, size_t n, char *out, size_t *used)
 		return put_hex(out, s, len);	/* C1 control */
 	memcpy(out, s, len);
 	return len;
+}
+
+/* log_quote - src as one field value, quoted and escaped (log.h). */
+const char *
+log_quote(char *dst, size_t size, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	char	 unit[LOG_UNIT_MAX];
+	size_t	 n = src != NULL ? strlen(src) : 0, i, o = 1, used, k, cut = 0;
+
+	if (size < 3) {
+		if (size > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[0] = '"';
+	if (o + 5 <= size)
+		cut = o;	/* where `..."` and the NUL still fit */
+	for (i = 0; i < n; i += used) {
+		k = log_unit(s + i, n - i, 1, unit, &used);
+		if (o + k + 2 > size) {
+			/* Does not fit: the longest whole prefix, then `..."`. */
+			if (cut == 0)
+				dst[0] = '\0';
+			else
+				memcpy(dst + cut, "...\"", 5);
+			return dst;
+		}
+		memcpy(dst + o, unit, k);
+		o += k;
+		if (o + 5 <= size)
+			cut = o;
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
 }
 
 /* log_emit - format, escape, then write one whole line. */
@@ -185,7 +230,8 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 	 * talk to a terminal, even unquoted. Room is kept for the '\n'. */
 	rawlen = strlen(raw);
 	for (i = 0; i < rawlen; i += used) {
-		k = log_unit((const unsigned char *)raw + i, rawlen - i, unit, &used);
+		k = log_unit((const unsigned char *)raw + i, rawlen - i, 0, unit,
+		    &used);
 		if (o + k + 1 > linesz)
 			break;
 		memcpy(line + o, unit, k);

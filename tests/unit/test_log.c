@@ -1,6 +1,6 @@
 /*
- * test_log.c - log lines (src/log.c): what client bytes may become in
- * a log line.
+ * test_log.c - log lines and field values (src/log.c): what client
+ * bytes may become in a log line, and that a quoted value stays one field.
  * Lines go to stderr through write(), which this file replaces to keep
  * them: one call per line.
  */
@@ -206,6 +206,300 @@ test_line_errno(void)
 	CHECK(strstr(captured, "smtpd: open \\x9bx: No such file or directory\n") != NULL);
 }
 
+/* ---- field values: log_quote ---- */
+
+/*
+ * A key=value parser as a log reader would write one: fields separated
+ * by spaces; a value is either a bare word or double-quoted with \" \\
+ * and \xHH inside. Values are decoded into the caller's fields.
+ */
+#define KV_MAX		16
+#define KV_VALUE_MAX	1024
+
+struct kv {
+	char	key[32];
+	char	value[KV_VALUE_MAX];
+	size_t	len;		/* value bytes (it may hold a NUL) */
+	int	quoted;
+};
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* unquote - decode the quoted value at *sp (after its opening '"') up
+ * to its closing '"'; *sp moves past it. -1 if malformed. */
+static int
+unquote(const char **sp, char *out, size_t outsz, size_t *len)
+{
+	const char *s = *sp;
+	size_t	 o = 0;
+	int	 hi, lo;
+
+	for (;;) {
+		char c = *s++;
+		if (c == '\0')
+			return -1;		/* never closed */
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			c = *s++;
+			if (c == 'x') {
+				if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0)
+					return -1;
+				c = (char)(hi << 4 | lo);
+				s += 2;
+			} else if (c != '"' && c != '\\')
+				return -1;
+		}
+		if (o + 1 >= outsz)
+			return -1;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*len = o;
+	*sp = s;
+	return 0;
+}
+
+/* kv_parse - the fields of line; their number, or -1 if malformed. */
+static int
+kv_parse(const char *line, struct kv *f, int max)
+{
+	const char *s = line, *eq, *end;
+	int	 n = 0;
+
+	while (*s) {
+		if (*s == ' ') {
+			s++;
+			continue;
+		}
+		if (n == max)
+			return -1;
+		memset(&f[n], 0, sizeof f[n]);
+		end = s + strcspn(s, " =\"");
+		if (*end != '=' || end == s || (size_t)(end - s) >= sizeof f[n].key) {
+			/* a bare word ("connect"): a key without a value */
+			end = s + strcspn(s, " ");
+			if ((size_t)(end - s) >= sizeof f[n].key)
+				return -1;
+			memcpy(f[n].key, s, (size_t)(end - s));
+			s = end;
+			n++;
+			continue;
+		}
+		eq = end;
+		memcpy(f[n].key, s, (size_t)(eq - s));
+		s = eq + 1;
+		if (*s == '"') {
+			s++;
+			f[n].quoted = 1;
+			if (unquote(&s, f[n].value, sizeof f[n].value, &f[n].len) == -1)
+				return -1;
+			if (*s != ' ' && *s != '\0')
+				return -1;	/* text glued to a closing quote */
+		} else {
+			end = s + strcspn(s, " ");
+			if ((size_t)(end - s) >= sizeof f[n].value)
+				return -1;
+			memcpy(f[n].value, s, (size_t)(end - s));
+			f[n].len = (size_t)(end - s);
+			s = end;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* field - the value of the only field named key, or NULL (none, or more
+ * than one). */
+static const struct kv *
+field(const struct kv *f, int n, const char *key)
+{
+	const struct kv *found = NULL;
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(f[i].key, key) != 0)
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = &f[i];
+	}
+	return found;
+}
+
+#define QUOTED(in, out) do {					\
+	char buf_[LOG_QUOTE_SIZE(64)];				\
+	CHECK_STR(log_quote(buf_, sizeof buf_, (in)), (out));	\
+} while (0)
+
+static void
+test_quote_plain(void)
+{
+	QUOTED("", "\"\"");
+	QUOTED(NULL, "\"\"");
+	QUOTED("client.example", "\"client.example\"");
+	QUOTED("a b=c <d@e>", "\"a b=c <d@e>\"");
+	QUOTED("say \"hi\" \\o/", "\"say \\\"hi\\\" \\\\o/\"");
+	/* valid UTF-8 unchanged */
+	QUOTED("gr\xc3\xbc\xc3\x9f" "e \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 \xc2\xa0",
+	    "\"gr\xc3\xbc\xc3\x9f" "e \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 \xc2\xa0\"");
+}
+
+static void
+test_quote_escapes(void)
+{
+	QUOTED("\r\n\t\x1b\x7f", "\"\\x0d\\x0a\\x09\\x1b\\x7f\"");
+	QUOTED("\x9b", "\"\\x9b\"");
+	QUOTED("\xc2\x9b\xc2\x80\xc2\x9f", "\"\\xc2\\x9b\\xc2\\x80\\xc2\\x9f\"");
+	QUOTED("\xc0\x80", "\"\\xc0\\x80\"");			/* overlong NUL */
+	QUOTED("\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\"");		/* overlong '/' */
+	QUOTED("\xed\xa0\x80", "\"\\xed\\xa0\\x80\"");		/* surrogate */
+	QUOTED("\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\"");	/* > U+10FFFF */
+	QUOTED("\xe4\xb8", "\"\\xe4\\xb8\"");			/* truncated */
+	QUOTED("\xe4\xb8\"", "\"\\xe4\\xb8\\\"\"");
+	QUOTED("\xf0\x9f\x98", "\"\\xf0\\x9f\\x98\"");
+	QUOTED("\x80\xbf", "\"\\x80\\xbf\"");			/* stray */
+	QUOTED("\xf5\xf8\xfc\xfe\xff", "\"\\xf5\\xf8\\xfc\\xfe\\xff\"");
+	QUOTED("\\x41", "\"\\\\x41\"");		/* a literal \x41 stays text */
+}
+
+/* A value crafted to end its field and forge others stays one value,
+ * after log_quote and after log_emit too. */
+static void
+test_quote_forgery(void)
+{
+	static const char *evil[] = {
+		"\"x> to=<ceo@example.org> result=delivered\"@evil.test",
+		"x\\\" to=<ceo@example.org> result=delivered \\",
+		"x\" result=delivered",
+		"\\",
+		"x\r\n2024-01-01T00:00:00.000Z smtpd: id=1 result=delivered",
+		"x\xc2\x9b" "2K result=delivered",
+	};
+	char	 from[LOG_QUOTE_SIZE(80)], line[1024];
+	struct kv f[KV_MAX];
+	const struct kv *v;
+	const char *got;
+	int	 n;
+
+	for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++) {
+		snprintf(line, sizeof line, "id=ab12 from=%s to=<u@example.org> "
+		    "result=rejected", log_quote(from, sizeof from, evil[i]));
+		n = kv_parse(line, f, KV_MAX);
+		CHECK_EQ_INT(n, 4);
+		CHECK((v = field(f, n, "from")) != NULL && v->quoted &&
+		    v->len == strlen(evil[i]) && memcmp(v->value, evil[i], v->len) == 0);
+		CHECK((v = field(f, n, "to")) != NULL && strcmp(v->value, "<u@example.org>") == 0);
+		CHECK((v = field(f, n, "result")) != NULL && strcmp(v->value, "rejected") == 0);
+		/* The line as logged: log_emit leaves a quoted value alone. */
+		got = logged(line);
+		CHECK(got != NULL && strcmp(got, line) == 0);
+		if (unit_cur_failures) {
+			printf("#   value %zu: %s\n", i, line);
+			break;
+		}
+	}
+}
+
+/* unit_len - the length of the unit of quoted output at s: an escape,
+ * a pair of escapes for a C1 control, or one UTF-8 character. */
+static size_t
+unit_len(const char *s)
+{
+	if (s[0] == '\\' && s[1] == 'x') {
+		if (strncmp(s, "\\xc2\\x8", 7) == 0 || strncmp(s, "\\xc2\\x9", 7) == 0)
+			return 8;
+		return 4;
+	}
+	if (s[0] == '\\')
+		return 2;
+	if ((unsigned char)s[0] < 0x80)
+		return 1;
+	if ((unsigned char)s[0] < 0xe0)
+		return 2;
+	return (unsigned char)s[0] < 0xf0 ? 3 : 4;
+}
+
+/* Cut at every size: always NUL-terminated within size, closed, and the
+ * longest prefix of whole units that fits before ...". */
+static void
+test_quote_cut(void)
+{
+	const char *src = "a\"b\\c\x9b gr\xc3\xbc\xc3\x9f" "e \xe4\xb8\xad\xe6\x96\x87 "
+	    "\xc2\x9b \xf0\x9f\x98\x80 \xed\xa0\x80 \xc2\x85" "end\x01";
+	char	 full[LOG_QUOTE_SIZE(64)], buf[LOG_QUOTE_SIZE(64) + 8], inner[300];
+	size_t	 flen, size, len, ilen;
+	struct kv f[1];
+
+	log_quote(full, sizeof full, src);
+	flen = strlen(full);
+	CHECK_EQ_INT(LOG_QUOTE_SIZE(strlen(src)) <= sizeof full, 1);
+	for (size = 0; size <= flen + 2; size++) {
+		memset(buf, 'Z', sizeof buf);
+		CHECK(log_quote(buf, size, src) == buf);
+		if (size == 0) {
+			CHECK(buf[0] == 'Z');
+			continue;
+		}
+		len = strnlen(buf, size);
+		if (!CHECK(len < size))
+			break;
+		CHECK(buf[size] == 'Z' || size >= sizeof buf);
+		if (size > flen) {
+			CHECK_STR(buf, full);
+			continue;
+		}
+		if (size < 6) {
+			CHECK_STR(buf, "");
+			continue;
+		}
+		/* `"` + a prefix of full's units + `..."` */
+		if (!CHECK(len >= 5 && strcmp(buf + len - 4, "...\"") == 0 &&
+		    buf[0] == '"'))
+			break;
+		ilen = len - 4 - 1;
+		CHECK(memcmp(buf + 1, full + 1, ilen) == 0);
+		/* at a unit boundary of full, and the next unit would not fit */
+		{
+			size_t u = 1;
+			while (u < 1 + ilen)
+				u += unit_len(full + u);
+			CHECK_EQ_INT(u, 1 + ilen);
+			CHECK(1 + ilen + unit_len(full + u) + 5 > size);
+		}
+		CHECK(terminal_safe(buf));
+		/* and it still parses as one value */
+		snprintf(inner, sizeof inner, "v=%s", buf);
+		CHECK_EQ_INT(kv_parse(inner, f, 1), 1);
+		if (unit_cur_failures) {
+			printf("#   size %zu: %s\n", size, buf);
+			break;
+		}
+	}
+}
+
+/* LOG_QUOTE_SIZE holds the worst case whole: every byte an escape. */
+static void
+test_quote_size(void)
+{
+	char	 src[256], dst[LOG_QUOTE_SIZE(255)];
+
+	memset(src, 0xff, 255);
+	src[255] = '\0';
+	log_quote(dst, sizeof dst, src);
+	CHECK_EQ_INT(strlen(dst), sizeof dst - 1);
+	CHECK(dst[sizeof dst - 2] == '"' && strstr(dst, "...") == NULL);
+	log_quote(dst, sizeof dst - 1, src);
+	CHECK(strcmp(dst + strlen(dst) - 4, "...\"") == 0);
+}
+
 int
 main(void)
 {
@@ -216,5 +510,10 @@ main(void)
 	RUN(test_line_every_byte);
 	RUN(test_line_cut);
 	RUN(test_line_errno);
+	RUN(test_quote_plain);
+	RUN(test_quote_escapes);
+	RUN(test_quote_forgery);
+	RUN(test_quote_cut);
+	RUN(test_quote_size);
 	return unit_done();
 }
