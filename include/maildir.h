@@ -1,6 +1,8 @@
 /*
- * maildir.h - template expansion and maildir delivery (tmp/ -> new/, or
- * an unnamed file in new/ given its name there).
+ * maildir.h - template expansion, mailbox directories, and the files of
+ * a maildir delivery: created, then named in new/ (tmp/ -> new/, or an
+ * unnamed file in new/ given its name there). The message bytes are
+ * written through maildir_file.fd by delivery.c.
  */
 #ifndef MAILDIR_H
 #define MAILDIR_H

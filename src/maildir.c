@@ -5,6 +5,9 @@
  * names, the tmp/ -> new/ protocol, and the start-up sweep of stale
  * tmp/ files.
  * Not here: the message bytes (delivery.c writes them through f->fd).
+ * Threads: every session thread delivers; the name counter is atomic,
+ * the directory cache is behind dircache_lk, the host part is set once
+ * before the first client thread starts.
  *
  * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
  * close, move it to new/NAME, fsync new/. The move is a rename that
