@@ -182,6 +182,8 @@ log_quote(char *dst, size_t size, const char *src)
 }
 
 /* log_emit - format, escape, then write one whole line. */
+static void	log_emit(int, const char *, va_list, int, int)
+	    __attribute__((format(printf, 2, 0)));
 static void
 log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 {

@@ -381,7 +381,7 @@ test_quote_forgery(void)
 		"x\" result=delivered",
 		"\\",
 		"x\r\n2024-01-01T00:00:00.000Z smtpd: id=1 result=delivered",
-		"x\xc2\x9b" "2K result=delivered",
+		("x\xc2\x9b" "2K result=delivered"),
 	};
 	char	 from[LOG_QUOTE_SIZE(80)], line[1024];
 	struct kv f[KV_MAX];
