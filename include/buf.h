@@ -8,13 +8,10 @@
 
 /* buf_copy - copy src into dst[size]; 0, or -1 if it did not fit. */
 int	buf_copy(char *dst, size_t size, const char *src);
-/* buf_append - append fmt to dst at *len, bounded by size; 0 or -1. */
+/* buf_appendf - append fmt to dst at *len, bounded by size; 0 or -1. */
 int	buf_appendf(char *dst, size_t size, size_t *len, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
 /* buf_lower - lower-case ASCII letters in place. */
 void	buf_lower(char *s);
-/* buf_printable - copy src[0..len) to dst with bytes outside 0x20..0x7e
- * written as \xHH, always NUL-terminated. Returns dst. */
-char	*buf_printable(char *dst, size_t size, const char *src, size_t len);
 
 #endif

@@ -1,11 +1,15 @@
 /*
- * maildir.h - template expansion and maildir delivery (tmp/ -> new/, or
- * an unnamed file in new/ given its name there).
+ * maildir.h - template expansion, mailbox directories, and the files of
+ * a maildir delivery: created, then named in new/ (tmp/ -> new/, or an
+ * unnamed file in new/ given its name there). The message bytes are
+ * written through maildir_file.fd by delivery.c.
  */
 #ifndef MAILDIR_H
 #define MAILDIR_H
 
+#include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct maildir_dirs;	/* a mailbox's tmp/ and new/ (maildir.c) */
 
@@ -15,7 +19,7 @@ struct maildir_file {
 	int	fd;		/* the file being written, -1 once closed */
 	int	linked;		/* non-zero once it is in new/ */
 	int	unnamed;	/* O_TMPFILE: no name until linked */
-	char	name[160];	/* unique file name */
+	char	name[NAME_MAX + 1];	/* unique file name (maildir_name) */
 };
 
 /*
@@ -39,8 +43,20 @@ int	maildir_expand(const char *tmpl, const char *local, const char *domain,
  */
 int	maildir_root(const char *tmpl, char *buf, size_t bufsz);
 
-/* maildir_set_host - the host part of unique names (call once at start). */
+/*
+ * maildir_set_host - the host part of unique names (call once at start,
+ * before any thread delivers): host with '/' and ':' escaped, shortened
+ * to its leading part and a hash of the whole when too long (maildir.c).
+ */
 void	maildir_set_host(const char *host);
+
+/*
+ * maildir_name - format the unique name sec.MusecPpidQcounterRrnd.host
+ * (host part as set by maildir_set_host) into buf; at most NAME_MAX
+ * bytes whatever the values. Returns 0, or -1 if bufsz is too small.
+ */
+int	maildir_name(char *buf, size_t bufsz, long long sec, long usec,
+	    pid_t pid, unsigned counter, unsigned rnd);
 
 /*
  * maildir_open - make sure the maildir at path exists below root (no

@@ -1,6 +1,8 @@
 /*
  * buf.c - bounded string helpers.
  * Owns: every copy into a fixed buffer; no sprintf/strcpy/strcat anywhere.
+ * Not here: escaping text for a log line (log.c, log_quote).
+ * Threads: no state; any thread.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,32 +50,4 @@ buf_lower(char *s)
 	for (; *s; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
-}
-
-char *
-buf_printable(char *dst, size_t size, const char *src, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t	o = 0, i;
-
-	if (size == 0)
-		return dst;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			if (o + 1 >= size)
-				break;
-			dst[o++] = (char)c;
-		} else {
-			if (o + 4 >= size)
-				break;
-			dst[o++] = '\\';
-			dst[o++] = 'x';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 15];
-		}
-	}
-	dst[o] = '\0';
-	return dst;
 }

@@ -2,7 +2,7 @@
  * data.c - the DATA body decoder. Pure, push-style, any chunking.
  * Owns: end-of-data recognition, dot-unstuffing (RFC 5321 4.5.2),
  * CRLF -> LF for maildir, bare CR/LF detection, size accounting.
- * Not here: reading the socket (session.c), writing files (maildir.c).
+ * Not here: reading the socket (linebuf.c), writing files (delivery.c).
  *
  * RFC 5321 4.1.1.4: the body ends with CRLF "." CRLF and nothing else.
  * A LF or CR not part of a CRLF pair never ends the message (SMTP

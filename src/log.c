@@ -1,9 +1,23 @@
 /*
  * log.c - log_info/log_warn/log_warnx/fatal/fatalx.
  * Owns: where log lines go. Each line is formatted into a local buffer,
- * control bytes escaped, and written with one write(2) or syslog(3) call,
- * so lines from different threads never interleave or forge each other.
+ * escaped, and written with one write(2) or syslog(3) call, so lines
+ * from different threads never interleave or forge each other.
  * log_warn/fatal append strerror(errno), as err(3) does.
+ * Not here: which fields a line has (the callers).
+ * Threads: any thread may log; no shared state after log_init().
+ *
+ * Escaping: a line reaches a terminal or a log file as valid UTF-8
+ * without a control character. Every C0 byte, DEL, each byte of a C1
+ * control (U+0080..U+009F: 0x9b alone is a CSI to an 8-bit terminal,
+ * and so is C2 9B to a UTF-8 one) and every byte that is not part of a
+ * well-formed UTF-8 character (overlong forms, surrogates, past
+ * U+10FFFF, truncated, stray continuation bytes, C0 C1 F5..FF) is
+ * written as \xHH; other UTF-8 passes through. A line too long is cut
+ * between characters, never inside one or inside an escape.
+ * log_quote() does the same for one field value, in double quotes with
+ * '"' and '\' backslash-escaped, so client text cannot end its field
+ * and forge the next: callers quote every field that carries client text.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +33,7 @@
 #define LOG_LINE_MAX	2048
 /* Lines are built on the heap: a client thread's stack stays small. */
 #define LOG_FALLBACK	256
+#define LOG_UNIT_MAX	8	/* a C1 control: two \xHH */
 
 static int	log_stderr = 1;
 static int	log_verbose;
@@ -32,14 +47,150 @@ log_init(int to_stderr, int verbose)
 		openlog("smtpd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/* utf8_len - the length of the well-formed UTF-8 character at s[0..n)
+ * (no overlong form, no surrogate, nothing past U+10FFFF), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t	 len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* utf8_trim - len, less a UTF-8 character cut short at the end of
+ * s[0..len) (vsnprintf truncates by bytes). */
+static size_t
+utf8_trim(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t	i = len, want;
+
+	while (i > 0 && len - i < 3 && (u[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || u[i - 1] < 0xc2 || u[i - 1] > 0xf4)
+		return len;
+	want = u[i - 1] < 0xe0 ? 2 : u[i - 1] < 0xf0 ? 3 : 4;
+	return len - (i - 1) < want ? i - 1 : len;
+}
+
+/* put_hex - \xHH for each of s[0..n) into out; the bytes written. */
+static size_t
+put_hex(char *out, const unsigned char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t	i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[s[i] >> 4];
+		out[o++] = hex[s[i] & 15];
+	}
+	return o;
+}
+
+/*
+ * log_unit - how the next character of s[0..n) (n > 0) is written to a
+ * log line: into out (LOG_UNIT_MAX bytes); returns the bytes written,
+ * *used the input bytes taken. A unit is never split when a line is cut.
+ * quoted: inside log_quote's double quotes, '"' and '\' are escaped too.
+ */
+static size_t
+log_unit(const unsigned char *s, size_t n, int quoted, char *out, size_t *used)
+{
+	size_t	len;
+
+	*used = 1;
+	if (s[0] < 0x20 || s[0] == 0x7f)
+		return put_hex(out, s, 1);
+	if (s[0] < 0x80) {
+		if (quoted && (s[0] == '"' || s[0] == '\\')) {
+			out[0] = '\\';
+			out[1] = (char)s[0];
+			return 2;
+		}
+		out[0] = (char)s[0];
+		return 1;
+	}
+	if ((len = utf8_len(s, n)) == 0)
+		return put_hex(out, s, 1);	/* one byte; resync after it */
+	*used = len;
+	if (s[0] == 0xc2 && s[1] < 0xa0)
+		return put_hex(out, s, len);	/* C1 control */
+	memcpy(out, s, len);
+	return len;
+}
+
+/* log_quote - src as one field value, quoted and escaped (log.h). */
+const char *
+log_quote(char *dst, size_t size, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	char	 unit[LOG_UNIT_MAX];
+	size_t	 n = src != NULL ? strlen(src) : 0, i, o = 1, used, k, cut = 0;
+
+	if (size < 3) {
+		if (size > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[0] = '"';
+	if (o + 5 <= size)
+		cut = o;	/* where `..."` and the NUL still fit */
+	for (i = 0; i < n; i += used) {
+		k = log_unit(s + i, n - i, 1, unit, &used);
+		if (o + k + 2 > size) {
+			/* Does not fit: the longest whole prefix, then `..."`. */
+			if (cut == 0)
+				dst[0] = '\0';
+			else
+				memcpy(dst + cut, "...\"", 5);
+			return dst;
+		}
+		memcpy(dst + o, unit, k);
+		o += k;
+		if (o + 5 <= size)
+			cut = o;
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
+}
+
 /* log_emit - format, escape, then write one whole line. */
+static void	log_emit(int, const char *, va_list, int, int)
+	    __attribute__((format(printf, 2, 0)));
 static void
 log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 {
-	static const char hex[] = "0123456789abcdef";
-	char	 fallback[2 * LOG_FALLBACK], *raw, *line;
+	char	 fallback[2 * LOG_FALLBACK], *raw, *line, unit[LOG_UNIT_MAX];
 	char	*mem = malloc(2 * LOG_LINE_MAX + 64);
-	size_t	 i, o = 0, rawsz, linesz;
+	size_t	 i, o = 0, rawsz, linesz, rawlen, used, k;
+	int	 n;
 
 	if (mem != NULL) {
 		raw = mem;
@@ -52,10 +203,12 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 		line = fallback + rawsz;
 		linesz = LOG_FALLBACK;
 	}
-	if (vsnprintf(raw, rawsz, fmt, ap) < 0) {
+	if ((n = vsnprintf(raw, rawsz, fmt, ap)) < 0) {
 		free(mem);
 		return;
 	}
+	if ((size_t)n >= rawsz)
+		raw[utf8_trim(raw, rawsz - 1)] = '\0';
 	if (with_errno) {
 		char	ebuf[128];
 		size_t	len = strlen(raw);
@@ -66,7 +219,6 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 	if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
-		int	n;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
@@ -76,16 +228,16 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 		if (n > 0)
 			o += (size_t)n;
 	}
-	/* Client text may reach a log line: never let it add a line. */
-	for (i = 0; raw[i] != '\0' && o + 6 < linesz; i++) {
-		unsigned char c = (unsigned char)raw[i];
-		if (c < 0x20 || c == 0x7f) {
-			line[o++] = '\\';
-			line[o++] = 'x';
-			line[o++] = hex[c >> 4];
-			line[o++] = hex[c & 15];
-		} else
-			line[o++] = (char)c;
+	/* Client text may reach a log line: never let it add a line or
+	 * talk to a terminal, even unquoted. Room is kept for the '\n'. */
+	rawlen = strlen(raw);
+	for (i = 0; i < rawlen; i += used) {
+		k = log_unit((const unsigned char *)raw + i, rawlen - i, 0, unit,
+		    &used);
+		if (o + k + 1 > linesz)
+			break;
+		memcpy(line + o, unit, k);
+		o += k;
 	}
 	if (log_stderr) {
 		line[o++] = '\n';

@@ -4,7 +4,10 @@
  * spool root, the short-lived cache of mailbox directories, unique file
  * names, the tmp/ -> new/ protocol, and the start-up sweep of stale
  * tmp/ files.
- * Not here: the message bytes (session.c writes them through f->fd).
+ * Not here: the message bytes (delivery.c writes them through f->fd).
+ * Threads: every session thread delivers; the name counter is atomic,
+ * the directory cache is behind dircache_lk, the host part is set once
+ * before the first client thread starts.
  *
  * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
  * close, move it to new/NAME, fsync new/. The move is a rename that
@@ -28,10 +31,25 @@
  * once per process, and the host name. Below the spool root every
  * component is opened with O_NOFOLLOW, so a planted symlink is refused
  * rather than followed out of the spool.
+ *
+ * NAME is one path component, so at most NAME_MAX (255) bytes, and it
+ * must fit for every valid host name (255 octets) with every other
+ * field at its longest: "sec.MusecPpidQcounterRrnd." takes at most
+ * NAME_FIXED_MAX (61) bytes, which leaves MAILDIR_HOST_MAX (194) for the
+ * host part. That part is the host name with '/' written as \057 and
+ * ':' as \072, as the maildir convention asks. When it is longer than
+ * MAILDIR_HOST_MAX, it becomes its leading part (whole escapes only, at
+ * most MAILDIR_HOST_MAX - 17 bytes), '#' and the 64-bit FNV-1a hash of
+ * the whole host name in 16 hex digits: the same host always gets the
+ * same part (the stale sweep recognises its own names after a restart)
+ * and two hosts that share a long prefix still differ, short of a hash
+ * collision. A domain name has no '#', so a shortened part never
+ * equals a whole one.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,6 +74,19 @@
 #define MAILDIR_CACHE_SECS	2	/* see dircache */
 #define MAILDIR_CACHE_MAX	16
 
+/*
+ * A unique name's fields at their longest: seconds (a 64-bit count, its
+ * sign included) 20, ".M" and microseconds 8, "P" and a 32-bit pid 12,
+ * "Q" and a 32-bit counter 11, "R" and 8 hex digits 9, the '.' 1.
+ */
+#define NAME_FIXED_MAX		(20 + 8 + 12 + 11 + 9 + 1)
+#define MAILDIR_HOST_MAX	(NAME_MAX - NAME_FIXED_MAX)
+#define HOST_HASH_LEN		17	/* '#' and 16 hex digits */
+_Static_assert(LLONG_MIN == -9223372036854775807LL - 1, "seconds: 20 digits");
+_Static_assert(sizeof(pid_t) == 4 && UINT_MAX == 0xffffffffu,
+    "pid and counter: 32 bits");
+_Static_assert(MAILDIR_HOST_MAX >= 64 + HOST_HASH_LEN, "room for a host");
+
 /* How a copy got into new/ (maildir_file.linked). */
 #define MOVED	1	/* renamed, or an unnamed file linked: none in tmp/ */
 #define LINKED	2	/* linked: tmp/NAME remains until maildir_finish */
@@ -71,10 +102,10 @@ struct maildir_dirs {
 	atomic_int	no_tmpfile;	/* no O_TMPFILE here */
 };
 
-static char		maildir_host[128] = "localhost";
+static char		maildir_host[MAILDIR_HOST_MAX + 1] = "localhost";
 static atomic_uint	maildir_counter;
 static pthread_once_t	name_once = PTHREAD_ONCE_INIT;
-static long		name_pid;	/* this process, and its random bits */
+static pid_t		name_pid;	/* this process, and its random bits */
 static unsigned		name_rand;
 static atomic_int	proc_fd_ok;	/* /proc/self/fd names open files */
 
@@ -180,20 +211,58 @@ maildir_root(const char *tmpl, char *buf, size_t bufsz)
 	return 0;
 }
 
+/* host_hash - 64-bit FNV-1a of s. */
+static unsigned long long
+host_hash(const char *s)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* host_escaped - the length of host with '/' and ':' escaped. */
+static size_t
+host_escaped(const char *host)
+{
+	size_t	n = 0;
+
+	for (; *host; host++)
+		n += (*host == '/' || *host == ':') ? 4 : 1;
+	return n;
+}
+
 void
 maildir_set_host(const char *host)
 {
-	size_t	o = 0;
+	size_t	o = 0, room = MAILDIR_HOST_MAX;
+	int	shorten = host_escaped(host) > MAILDIR_HOST_MAX;
+	const char *h;
 
-	/* The maildir spec: encode '/' as \057 and ':' as \072. */
-	for (; *host && o + 5 < sizeof maildir_host; host++) {
-		if (*host == '/' || *host == ':') {
-			o += (size_t)snprintf(maildir_host + o,
-			    sizeof maildir_host - o, "\\%03o", *host);
-		} else
-			maildir_host[o++] = *host;
+	if (shorten)
+		room -= HOST_HASH_LEN;
+	/* The maildir convention: encode '/' as \057 and ':' as \072. */
+	for (h = host; *h; h++) {
+		if (*h == '/' || *h == ':') {
+			if (o + 4 > room)
+				break;
+			maildir_host[o++] = '\\';
+			maildir_host[o++] = '0';
+			maildir_host[o++] = *h == '/' ? '5' : '7';
+			maildir_host[o++] = *h == '/' ? '7' : '2';
+		} else {
+			if (o + 1 > room)
+				break;
+			maildir_host[o++] = *h;
+		}
 	}
 	maildir_host[o] = '\0';
+	if (shorten)
+		snprintf(maildir_host + o, sizeof maildir_host - o, "#%016llx",
+		    host_hash(host));
 }
 
 /*
@@ -225,7 +294,7 @@ open_subdir(int fd, const char *name)
 static void
 name_fresh(void)
 {
-	name_pid = (long)getpid();
+	name_pid = getpid();
 	if (getrandom(&name_rand, sizeof name_rand, GRND_NONBLOCK) !=
 	    (ssize_t)sizeof name_rand) {
 		struct timeval tv;
@@ -242,19 +311,29 @@ name_init(void)
 	(void)pthread_atfork(NULL, NULL, name_fresh);
 }
 
-/* unique_name - time.MusecPpidQcounterRrandom.host */
+int
+maildir_name(char *buf, size_t bufsz, long long sec, long usec, pid_t pid,
+    unsigned counter, unsigned rnd)
+{
+	int	n;
+
+	/* usec is below 1000000 from gettimeofday(); keep it 6 digits. */
+	n = snprintf(buf, bufsz, "%lld.M%06luP%ldQ%uR%08x.%s", sec,
+	    (unsigned long)usec % 1000000ul, (long)pid, counter, rnd,
+	    maildir_host);
+	return (n < 0 || (size_t)n >= bufsz) ? -1 : 0;
+}
+
+/* unique_name - a name for this delivery (maildir_name). */
 static int
 unique_name(char *buf, size_t bufsz)
 {
 	struct timeval	tv;
-	int		n;
 
 	pthread_once(&name_once, name_init);
 	gettimeofday(&tv, NULL);
-	n = snprintf(buf, bufsz, "%lld.M%06ldP%ldQ%uR%08x.%s",
-	    (long long)tv.tv_sec, (long)tv.tv_usec, name_pid,
-	    atomic_fetch_add(&maildir_counter, 1) + 1, name_rand, maildir_host);
-	return (n < 0 || (size_t)n >= bufsz) ? -1 : 0;
+	return maildir_name(buf, bufsz, (long long)tv.tv_sec, (long)tv.tv_usec,
+	    name_pid, atomic_fetch_add(&maildir_counter, 1) + 1, name_rand);
 }
 
 /* dirs_new - a shared pair for tmpdir and newdir (taken over, closed on

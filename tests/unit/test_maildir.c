@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -835,7 +836,7 @@ test_unnamed(void)
 static void
 test_link_fallback(void)
 {
-	char	 root[512], path[1024], name[200], file[1400], buf[16];
+	char	 root[512], path[1024], name[NAME_MAX + 1], file[1400], buf[16];
 	struct maildir_file f;
 	int	 fds0 = open_fds(), calls = rename_calls, fd;
 
@@ -973,6 +974,175 @@ test_set_host(void)
 	rm_tree(root);
 }
 
+/* ---- unique names and long host names ---- */
+
+/* The other fields of a name at their longest (maildir.c) and what that
+ * leaves of NAME_MAX for the host part. */
+#define FIXED_MAX	61
+#define HOST_PART_MAX	(NAME_MAX - FIXED_MAX)
+#define HASH_LEN	17	/* '#' and 16 hex digits */
+
+/* long_host - n octets of a valid host name: labels of 63 'a'..'z'
+ * letters joined by dots, the last byte set to last (a letter). */
+static char *
+long_host(char *buf, size_t n, char last)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (i % 64 == 63) ? '.' : (char)('a' + i % 26);
+	buf[n - 1] = last;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* host_part - the host part of names, as maildir_set_host left it. */
+static const char *
+host_part(char *buf, size_t size)
+{
+	static const char fixed[] = "0.M000000P0Q0R00000000.";
+
+	if (maildir_name(buf, size, 0, 0, 0, 0, 0) == -1 ||
+	    strncmp(buf, fixed, sizeof fixed - 1) != 0)
+		return "";
+	return buf + sizeof fixed - 1;
+}
+
+/* hashed - s ends in '#' and 16 lower-case hex digits. */
+static int
+hashed(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n < HASH_LEN || s[n - HASH_LEN] != '#')
+		return 0;
+	for (s += n - HASH_LEN + 1; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+/*
+ * A long hostname: names in new/ carry the whole host name while it
+ * fits within NAME_MAX with every other field at its longest, and its
+ * leading part and a hash beyond that; every delivery succeeds. (They
+ * were built in 160 bytes from a host part cut to 123: past that, or
+ * once pid and counter grew, every delivery failed, "File name too long".)
+ */
+static void
+test_long_host_delivery(void)
+{
+	char	 root[512], path[1024], host[256], name[512], first[512];
+	char	 newdir[1024];
+	size_t	 lens[] = { 123, 150, HOST_PART_MAX, HOST_PART_MAX + 1, 253, 255 };
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		size_t	 n = lens[i], nl;
+		int	 whole = n <= HOST_PART_MAX;
+
+		maildir_set_host(long_host(host, n, 'z'));
+		snprintf(path, sizeof path, "%s/h%zu", root, n);
+		for (int k = 0; k < 3; k++) {
+			REQUIRE(deliver(root, path, "x\n", name, sizeof name, 0) == 0);
+			nl = strlen(name);
+			CHECK(nl <= NAME_MAX);
+			if (whole)
+				CHECK(nl > n && strcmp(name + nl - n, host) == 0 &&
+				    name[nl - n - 1] == '.');
+			else
+				CHECK(hashed(name) && nl >= HOST_PART_MAX &&
+				    memcmp(name + nl - HOST_PART_MAX, host,
+				    HOST_PART_MAX - HASH_LEN) == 0 &&
+				    name[nl - HOST_PART_MAX - 1] == '.');
+			if (unit_cur_failures) {
+				printf("#   host %zu octets: name \"%s\"\n", n, name);
+				break;
+			}
+		}
+		CHECK_EQ_INT(count(join(newdir, sizeof newdir, path, "new"),
+		    first, sizeof first), 3);
+	}
+	maildir_set_host(HOST);
+	rm_tree(root);
+}
+
+/* maildir_name: every field at its longest with the longest valid host
+ * name (255 octets: four labels of 63) is NAME_MAX bytes exactly. */
+static void
+test_name_longest(void)
+{
+	char	 host[256], name[NAME_MAX + 1], small[NAME_MAX];
+	const char *want = "-9223372036854775808.M999999P-2147483648"
+	    "Q4294967295Rffffffff.";
+
+	maildir_set_host(long_host(host, 255, 'z'));
+	REQUIRE(maildir_name(name, sizeof name, LLONG_MIN, 999999,
+	    (pid_t)INT_MIN, UINT_MAX, UINT_MAX) == 0);
+	CHECK_EQ_INT(strlen(want), FIXED_MAX);
+	CHECK_EQ_INT(strlen(name), NAME_MAX);
+	CHECK(strncmp(name, want, strlen(want)) == 0);
+	CHECK(memcmp(name + FIXED_MAX, host, HOST_PART_MAX - HASH_LEN) == 0);
+	CHECK(hashed(name));
+	/* The largest positive values too, and one byte short is refused. */
+	REQUIRE(maildir_name(name, sizeof name, LLONG_MAX, 999999,
+	    (pid_t)INT_MAX, UINT_MAX, UINT_MAX) == 0);
+	CHECK(strlen(name) < NAME_MAX);
+	CHECK_EQ_INT(maildir_name(small, sizeof small, LLONG_MIN, 999999,
+	    (pid_t)INT_MIN, UINT_MAX, UINT_MAX), -1);
+	/* Microseconds stay 6 digits. */
+	maildir_set_host(HOST);
+	REQUIRE(maildir_name(name, sizeof name, 1700000000, 5, 42, 7, 0xab) == 0);
+	CHECK_STR(name, "1700000000.M000005P42Q7R000000ab." HOST);
+}
+
+/* The host part: whole up to HOST_PART_MAX bytes escaped; beyond, its
+ * leading part (whole escapes) and a hash of the whole host name, the
+ * same for the same host, different for another. */
+static void
+test_host_part(void)
+{
+	char	 host[512], a[512], b[512], buf[512];
+	const char *p;
+	size_t	 n;
+
+	/* Exactly HOST_PART_MAX: whole. One more: shortened. */
+	maildir_set_host(long_host(host, HOST_PART_MAX, 'q'));
+	CHECK_STR(host_part(buf, sizeof buf), host);
+	maildir_set_host(long_host(host, HOST_PART_MAX + 1, 'q'));
+	p = host_part(buf, sizeof buf);
+	CHECK_EQ_INT(strlen(p), HOST_PART_MAX);
+	CHECK(hashed(p));
+	CHECK(strncmp(p, host, HOST_PART_MAX - HASH_LEN) == 0);
+	/* Same host, same part (a restart finds its own names again). */
+	snprintf(a, sizeof a, "%s", p);
+	maildir_set_host(HOST);
+	maildir_set_host(host);
+	CHECK_STR(host_part(buf, sizeof buf), a);
+	/* Two hosts that differ in their last byte only: different parts. */
+	maildir_set_host(long_host(host, 255, 'y'));
+	snprintf(a, sizeof a, "%s", host_part(buf, sizeof buf));
+	maildir_set_host(long_host(host, 255, 'z'));
+	snprintf(b, sizeof b, "%s", host_part(buf, sizeof buf));
+	CHECK(hashed(a) && hashed(b));
+	CHECK(strcmp(a, b) != 0);
+	CHECK(strncmp(a, b, HOST_PART_MAX - HASH_LEN) == 0);
+	/* Escapes count at their escaped length and are never split:
+	 * 60 '/' (240 bytes escaped) keep 44 whole "\057", then the hash. */
+	memset(host, '/', 60);
+	host[60] = '\0';
+	maildir_set_host(host);
+	p = host_part(buf, sizeof buf);
+	n = strlen(p);
+	CHECK(hashed(p));
+	CHECK_EQ_INT(n, 44 * 4 + HASH_LEN);
+	for (size_t i = 0; i + HASH_LEN < n; i += 4)
+		CHECK(strncmp(p + i, "\\057", 4) == 0);
+	/* ':' too; a short host with escapes stays whole. */
+	maildir_set_host("[IPv6:2001:db8::1]");
+	CHECK_STR(host_part(buf, sizeof buf),
+	    "[IPv6\\0722001\\072db8\\072\\0721]");
+	maildir_set_host(HOST);
+}
+
 /* dead_pid - a pid no process has (kill gives ESRCH), or 0. */
 static long
 dead_pid(void)
@@ -1062,6 +1232,35 @@ test_clean_stale(void)
 	rm_tree(root);
 }
 
+/* The sweep knows its own names under a shortened host part, and not
+ * those of a host that shares its leading part. */
+static void
+test_clean_stale_long_host(void)
+{
+	char	 root[512], path[1024], tmp[1100], host[256];
+	char	 dead[NAME_MAX + 1], other[NAME_MAX + 1];
+	long	 pid = dead_pid();
+
+	REQUIRE(pid != 0);
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/example.org/alice", root);
+	REQUIRE(deliver(root, path, "x", NULL, 0, 0) == 0);
+	snprintf(tmp, sizeof tmp, "%s/tmp", path);
+	maildir_set_host(long_host(host, 255, 'y'));
+	REQUIRE(maildir_name(other, sizeof other, 1700000000, 1, (pid_t)pid, 1,
+	    0xbadf00d) == 0);
+	maildir_set_host(long_host(host, 255, 'z'));
+	REQUIRE(maildir_name(dead, sizeof dead, 1700000000, 2, (pid_t)pid, 2,
+	    0xbadf00d) == 0);
+	REQUIRE(touch(tmp, dead) == 0);
+	REQUIRE(touch(tmp, other) == 0);
+	CHECK_EQ_INT(maildir_clean_stale(root), 1);
+	CHECK(!exists(tmp, dead));
+	CHECK(exists(tmp, other));
+	maildir_set_host(HOST);
+	rm_tree(root);
+}
+
 /* The sweep does not follow a symlinked directory out of the root. */
 static void
 test_clean_stale_symlink(void)
@@ -1109,7 +1308,11 @@ main(void)
 	RUN(test_link_fallback);
 	RUN(test_no_replace);
 	RUN(test_set_host);
+	RUN(test_long_host_delivery);
+	RUN(test_name_longest);
+	RUN(test_host_part);
 	RUN(test_clean_stale);
+	RUN(test_clean_stale_long_host);
 	RUN(test_clean_stale_symlink);
 	RUN(test_proc_link_refused);	/* last: it turns unnamed files off */
 	return unit_done();
