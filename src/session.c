@@ -1224,8 +1224,9 @@ session_run(const struct session_conn *conn)
 		}
 		set_peer(s, &real);
 		if (conn->admit != NULL && conn->admit(conn->admit_arg, &real) == -1) {
-			log_info("session=%lu refused connection from %s: max_clients_per_ip %d reached",
-			    s->id, s->literal, cf->max_clients_per_ip);
+			log_info("session=%lu client=%s refused connection: "
+			    "max_clients_per_ip %d reached", s->id, s->literal,
+			    cf->max_clients_per_ip);
 			reply(s, 421, "4.7.0", "%s Too many connections from your address, "
 			    "try again later", cf->hostname);
 			flush(s);
