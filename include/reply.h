@@ -30,8 +30,8 @@ void	reply_init(struct reply_out *out, int fd);
 /*
  * reply_vadd - queue "CODE[-| ]ESC TEXT\r\n" (more = 1 for a "250-" line
  * of a multi-line reply). The line is cut to SMTP_REPLY_MAX octets; its
- * text (without code and CRLF) goes to text[tsize] when text is not
- * NULL. Flushes first when the buffer is full.
+ * text (without code, enhanced code and CRLF) goes to text[tsize] when
+ * text is not NULL. Flushes first when the buffer is full.
  */
 void	reply_vadd(struct reply_out *out, int code, int more, const char *esc,
 	    char *text, size_t tsize, const char *fmt, va_list ap);

@@ -50,9 +50,9 @@ reply_vadd(struct reply_out *out, int code, int more, const char *esc,
 	int	n, m, start;
 
 	n = snprintf(line, sizeof line, "%03d%c", code, more ? '-' : ' ');
-	start = n;
 	if (esc != NULL)
 		n += snprintf(line + n, sizeof line - (size_t)n, "%s ", esc);
+	start = n;
 	m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
 	if (m < 0)
 		m = 0;

@@ -201,6 +201,30 @@ static const struct command {
 	{ NULL, cmd_unknown, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
 };
 
+/* The quoted forms of client text in one log line (log_quote). */
+#define QUOTED_CMD	LOG_QUOTE_SIZE(100)
+#define QUOTED_TEXT	LOG_QUOTE_SIZE(SMTP_REPLY_MAX)
+#define QUOTED_HELO	LOG_QUOTE_SIZE(SMTP_DOMAIN_MAX)
+#define QUOTED_PATH	LOG_QUOTE_SIZE(SMTP_PATH_MAX + 2)
+#define QUOTED_TO	LOG_QUOTE_SIZE(1024)
+
+/* log_reject - the log line of a refusal; the reply and the command
+ * that got it carry client text, so both are quoted. */
+static void
+log_reject(const struct session *s, int code, const char *esc, const char *text)
+{
+	/* On the heap: a thread's stack pages stay with it while it idles. */
+	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT), cmd[101];
+
+	if (q == NULL)
+		return;
+	buf_copy(cmd, sizeof cmd, s->cmd);	/* cut, not refused */
+	log_info("session=%lu client=%s reject code=%d %s text=%s command=%s",
+	    s->id, s->literal, code, esc ? esc : "", log_quote(q, QUOTED_TEXT, text),
+	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, cmd));
+	free(q);
+}
+
 static void
 reply_common(struct session *s, int code, int more, const char *esc,
     const char *fmt, va_list ap)
@@ -208,12 +232,12 @@ reply_common(struct session *s, int code, int more, const char *esc,
 	char	text[SMTP_REPLY_MAX];
 
 	reply_vadd(&s->out, code, more, esc, text, sizeof text, fmt, ap);
-	log_debug("session=%lu >>> %d%c%s", s->id, code, more ? '-' : ' ', text);
+	log_debug("session=%lu >>> %d%c%s%s%s", s->id, code, more ? '-' : ' ',
+	    esc ? esc : "", esc ? " " : "", text);
 	if (code >= 400 && code != 421 && !more) {
 		/* Every refusal counts towards max_errors and is logged. */
 		s->errors++;
-		log_info("session=%lu client=%s reject code=%d %s text=\"%s\" command=\"%.100s\"",
-		    s->id, s->literal, code, esc ? esc : "", text, s->cmd);
+		log_reject(s, code, esc, text);
 	}
 }
 
@@ -772,36 +796,51 @@ delivery_start(struct session *s)
 	}
 }
 
-/* log_message - the one log line per message. */
+/* log_message - the one log line per message; every field of client
+ * text quoted. */
 static void
 log_message(struct session *s, int code, const char *result)
 {
 	struct txn	*tx = &s->tx;
 	struct timespec	 t1;
-	char		 to[1024];
+	struct {
+		char	to[1024], from[SMTP_PATH_MAX + 3];
+		char	qto[QUOTED_TO], qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
+		char	qenvid[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
+	}		*b;
 	size_t		 len = 0;
 	long		 ms;
 	int		 i;
 
-	to[0] = '\0';
+	if ((b = malloc(sizeof *b)) == NULL)
+		return;
+	b->to[0] = '\0';
 	for (i = 0; i < tx->nrcpt; i++) {
 		const struct rcpt *rc = tx->rcpts[i];
-		if (buf_appendf(to, sizeof to, &len, "%s<%s>%s%s%s%s", i ? "," : "",
+		if (buf_appendf(b->to, sizeof b->to, &len, "%s<%s>%s%s%s%s", i ? "," : "",
 		    rc->addr, rc->notify ? " notify=" : "", rc->notify ? rc->notify : "",
 		    rc->orcpt ? " orcpt=" : "", rc->orcpt ? rc->orcpt : "") == -1) {
-			len = strlen(to);
-			buf_appendf(to, sizeof to, &len, "...");
+			len = strlen(b->to);
+			if (len > sizeof b->to - 4)
+				len = sizeof b->to - 4;
+			b->to[len] = '\0';
+			buf_appendf(b->to, sizeof b->to, &len, "...");
 			break;
 		}
 	}
+	snprintf(b->from, sizeof b->from, "<%s>", tx->from);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - tx->t0.tv_sec) * 1000 + (t1.tv_nsec - tx->t0.tv_nsec) / 1000000;
-	log_info("id=%s session=%lu client=%s helo=%s from=<%s> to=%s size=%llu "
+	log_info("id=%s session=%lu client=%s helo=%s from=%s to=%s size=%llu "
 	    "result=%s code=%d delay=%ldms%s%s%s%s",
-	    tx->id, s->id, s->literal, s->helo, tx->from, to,
+	    tx->id, s->id, s->literal, log_quote(b->qhelo, sizeof b->qhelo, s->helo),
+	    log_quote(b->qfrom, sizeof b->qfrom, b->from),
+	    log_quote(b->qto, sizeof b->qto, b->to),
 	    (unsigned long long)tx->dec.size, result, code, ms,
-	    tx->mail.envid[0] ? " envid=" : "", tx->mail.envid,
+	    tx->mail.envid[0] ? " envid=" : "",
+	    tx->mail.envid[0] ? log_quote(b->qenvid, sizeof b->qenvid, tx->mail.envid) : "",
 	    tx->mail.ret[0] ? " ret=" : "", tx->mail.ret);
+	free(b);
 }
 
 /* finish_message - commit or refuse after the last byte; one reply. */
@@ -1238,10 +1277,15 @@ session_run(const struct session_conn *conn)
 	flush(s);
 	txn_reset(s);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_info("session=%lu disconnect client=%s helo=%s messages=%u errors=%d "
-	    "reason=\"%s\" duration=%ldms", s->id, s->literal,
-	    s->helo[0] ? s->helo : "-", s->messages, s->errors, s->end_reason,
-	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	{
+		char *q = malloc(QUOTED_HELO);
+		log_info("session=%lu disconnect client=%s helo=%s messages=%u errors=%d "
+		    "reason=\"%s\" duration=%ldms", s->id, s->literal,
+		    s->helo[0] && q != NULL ? log_quote(q, QUOTED_HELO, s->helo) : "-",
+		    s->messages, s->errors, s->end_reason,
+		    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		free(q);
+	}
 out:
 	linebuf_free(&s->lb);
 	free(s);

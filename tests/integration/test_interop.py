@@ -408,7 +408,7 @@ class PostfixRelay(unittest.TestCase):
         delivered = re.findall(r'^.*result=delivered.*$', err, re.M)
         self.assertEqual(len(delivered), 3, err)
         for line in delivered:
-            self.assertIn('helo=relay.test', line)
+            self.assertIn('helo="relay.test"', line)
             self.assertIn('from=<sender@relay.test>', line)
             self.assertIn('to=<rcpt@example.org>', line)
         self.assertRegex(err, r'session=\d+ connect client=\[127\.0\.0\.1\]')

@@ -7,6 +7,7 @@ import os
 import re
 import smtplib
 import threading
+import time
 import unittest
 
 from harness import DaemonTestCase, HELO, IO_TIMEOUT
@@ -134,3 +135,75 @@ class LogBytes(DaemonTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+def kv_fields(line):
+    """A log line's key=value fields, values quoted ("..." with \\" and
+    \\\\) or bare; a parser that trusts the quotes as log tools do."""
+    out = []
+    for m in re.finditer(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)', line):
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+class LogFields(DaemonTestCase):
+    """Client text cannot add fields to a log line (a quoted local part
+    with spaces and key=value text inside, quotes and backslashes, a C1
+    byte in the EHLO name)."""
+
+    FORGED = '"x> to=<ceo@example.org> result=delivered"@evil.test'
+
+    def message_line(self, needle):
+        deadline = time.monotonic() + 5
+        while True:
+            lines = [l for l in self.daemon.stderr(1 << 20).splitlines()
+                     if needle in l and ' id=' in l]
+            if lines:
+                return lines[-1]
+            self.assertLess(time.monotonic(), deadline, self.daemon.stderr())
+            time.sleep(0.02)
+
+    def test_quoted_local_part_stays_one_value(self):
+        c = self.raw()
+        c.ehlo('we\\ird"helo')
+        c.send('MAIL FROM:<%s>\r\nRCPT TO:<nobody@other.test>\r\n'
+               'RCPT TO:<real@example.org>\r\nDATA\r\n' % self.FORGED)
+        c.expect(250)
+        c.expect(550)
+        c.expect(250)
+        c.expect(354)
+        c.send(b'Subject: f\r\n\r\nx\r\n.\r\n')
+        c.expect(250)
+        line = self.message_line('real@example.org')
+        fields = kv_fields(line)
+        keys = [k for k, _ in fields]
+        self.assertEqual(keys.count('result'), 1, line)
+        self.assertEqual(keys.count('to'), 1, line)
+        d = dict(fields)
+        self.assertEqual(d['to'], '"<real@example.org>"')
+        self.assertEqual(d['result'], 'delivered')
+        self.assertEqual(d['from'], '"<\\"x> to=<ceo@example.org> result=delivered\\"@evil.test>"')
+        self.assertEqual(d['helo'], '"we\\\\ird\\"helo"')
+        reject = [l for l in self.daemon.stderr(1 << 20).splitlines()
+                  if 'reject code=550' in l][-1]
+        rf = kv_fields(reject)
+        self.assertEqual([k for k, _ in rf].count('command'), 1, reject)
+        self.assertEqual(dict(rf)['command'], '"RCPT TO:<nobody@other.test>"')
+
+    def test_c1_byte_escaped(self):
+        c = self.raw()
+        c.send(b'EHLO a\xc2\x9bb.test\r\n')
+        c.expect(250)
+        c.send(b'MAIL FROM:<\x9b@x.test> SMTPUTF8\r\n')
+        c.read_reply()
+        c.send(b'QUIT\r\n')
+        c.read_reply()
+        deadline = time.monotonic() + 5
+        while 'disconnect' not in self.daemon.stderr(1 << 20):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        with open(self.daemon.errlog, 'rb') as f:
+            raw = f.read()
+        self.assertNotIn(b'\x9b', raw)
+        self.assertNotIn(b'\xc2\x9b', raw)
+        self.assertIn(b'helo="a\\xc2\\x9bb.test"', raw)

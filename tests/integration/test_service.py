@@ -496,7 +496,7 @@ class Syslog(unittest.TestCase):
         connect = self.wait_log(rb'session=\d+ connect client=\[127\.0\.0\.1\]')
         msg = self.wait_log(rb'result=delivered')
         disc = self.wait_log(rb'session=\d+ disconnect client=\[127\.0\.0\.1\]')
-        for part in (rb'id=\S+', rb'from=<bob@x\.test>', rb'to=<alice@example\.org',
+        for part in (rb'id=\S+', rb'from="<bob@x\.test>"', rb'to="<alice@example\.org',
                      rb'size=\d+', rb'result=delivered'):
             self.assertRegex(msg, part)
 
