@@ -22,13 +22,11 @@ struct data_decoder {
 	uint64_t	size;		/* message octets, CRLF counted as 2 */
 	int		bare_lf;	/* a LF without CR was seen */
 	int		bare_cr;	/* a CR without LF was seen */
-	int		keep_bare;	/* the policy, for the caller: bare CR/LF
-					 * bytes always pass through as data */
 };
 
 enum data_result { DATA_MORE, DATA_END };
 
-void	data_init(struct data_decoder *d, int keep_bare);
+void	data_init(struct data_decoder *d);
 /*
  * data_feed - decode in[0..inlen). Decoded bytes go to out (which must
  * hold inlen + 2 bytes); *outlen receives their count and

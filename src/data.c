@@ -18,13 +18,12 @@
 #include "data.h"
 
 void
-data_init(struct data_decoder *d, int keep_bare)
+data_init(struct data_decoder *d)
 {
 	d->state = DS_BOL;	/* the CRLF that ended "DATA" starts line 1 */
 	d->size = 0;
 	d->bare_lf = 0;
 	d->bare_cr = 0;
-	d->keep_bare = keep_bare;
 }
 
 /* next_at - the index of the first c in in[i..inlen), or inlen. */

@@ -774,7 +774,7 @@ delivery_start(struct session *s)
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
 	tx->deadline = linebuf_now() + cf->transaction_timeout;
 	new_msgid(tx->id, sizeof tx->id);
-	data_init(&tx->dec, cf->bare_newline == BARE_NEWLINE_KEEP);
+	data_init(&tx->dec);
 	tx->started = 1;
 	tx->too_big = 0;
 	if (delivery_begin(&tx->dlv, tx->ncopy, cf->fsync) == -1)

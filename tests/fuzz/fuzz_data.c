@@ -1,7 +1,7 @@
 /*
  * fuzz_data.c - the DATA decoder (data_feed) and BDAT (data_feed_raw).
  * Input: byte 0 = low 3 bits: how many chunk-size bytes follow (k),
- * bit 3: keep_bare; then k chunk sizes (used in turn, 0 = an empty
+ * bit 3 unused; then k chunk sizes (used in turn, 0 = an empty
  * chunk); the rest is the body. The body is decoded in one piece, in
  * those chunks and a byte at a time; all must agree byte for byte, in
  * size, flags and end.
@@ -22,13 +22,13 @@ struct result {
 /* decode - chunk sizes from sizes[0..nsizes) in turn (none: one piece). */
 static void
 decode(const char *in, size_t len, const uint8_t *sizes, size_t nsizes,
-    int keep_bare, struct result *res)
+    struct result *res)
 {
 	size_t	pos = 0, k = 0, calls = 0;
 
 	res->outlen = res->used = 0;
 	res->r = DATA_MORE;
-	data_init(&res->d, keep_bare);
+	data_init(&res->d);
 	while (res->r == DATA_MORE) {
 		size_t	n = nsizes ? sizes[k++ % nsizes] : len - pos;
 		size_t	olen = (size_t)-1, used = (size_t)-1;
@@ -69,7 +69,7 @@ decode_raw(const char *in, size_t len, const uint8_t *sizes, size_t nsizes,
 	struct data_decoder d;
 	size_t	pos = 0, k = 0, o = 0;
 
-	data_init(&d, 0);
+	data_init(&d);
 	while (pos < len) {
 		size_t	n = nsizes ? sizes[k++ % nsizes] : len - pos;
 		size_t	w;
@@ -103,12 +103,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *sizes;
 	const char *in;
 	size_t	 nsizes, len;
-	int	 keep_bare;
 
 	if (size < 1)
 		return 0;
 	nsizes = data[0] & 7;
-	keep_bare = (data[0] >> 3) & 1;
 	if (size < 1 + nsizes)
 		return 0;
 	sizes = data + 1;
@@ -127,12 +125,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	parts.out = malloc(2 * len + 3);
 	if (whole.out == NULL || parts.out == NULL)
 		abort();
-	decode(in, len, NULL, 0, keep_bare, &whole);
+	decode(in, len, NULL, 0, &whole);
 	/* In the given chunks, then a byte per call: the state machine
 	 * alone, without the runs a longer call copies whole. */
 	for (int pass = 0; pass < 2; pass++) {
-		decode(in, len, pass ? &one_byte : sizes, pass ? 1 : nsizes,
-		    !keep_bare, &parts);
+		decode(in, len, pass ? &one_byte : sizes, pass ? 1 : nsizes, &parts);
 		FUZZ_ASSERT(whole.outlen == parts.outlen);
 		FUZZ_ASSERT(memcmp(whole.out, parts.out, whole.outlen) == 0);
 		FUZZ_ASSERT(whole.used == parts.used);

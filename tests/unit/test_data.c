@@ -49,7 +49,7 @@ struct run {
  */
 static void
 decode(const char *in, size_t len, const size_t *cuts, size_t ncuts,
-    int keep_bare, struct run *res)
+    struct run *res)
 {
 	struct data_decoder d;
 	size_t	pos = 0, k;
@@ -57,7 +57,7 @@ decode(const char *in, size_t len, const size_t *cuts, size_t ncuts,
 	memset(res, 0, sizeof *res);
 	res->contract_ok = 1;
 	res->r = DATA_MORE;
-	data_init(&d, keep_bare);
+	data_init(&d);
 	for (k = 0; k <= ncuts && res->r == DATA_MORE; k++) {
 		size_t	next = k < ncuts ? cuts[k] : len;
 		size_t	n = next - pos, olen = (size_t)-1, used = (size_t)-1;
@@ -107,12 +107,12 @@ every_split(const char *in, size_t len)
 
 	if (ref == NULL || r == NULL)
 		abort();
-	decode(in, len, NULL, 0, 0, ref);
+	decode(in, len, NULL, 0, ref);
 	if (!ref->contract_ok)
 		good = 0;
 	for (i = 0; i <= len && good; i++) {
 		cuts[0] = i;
-		decode(in, len, cuts, 1, 0, r);
+		decode(in, len, cuts, 1, r);
 		if (!same_run(ref, r)) {
 			printf("#   differs when cut at %zu\n", i);
 			good = 0;
@@ -122,7 +122,7 @@ every_split(const char *in, size_t len)
 		for (j = i; j <= len && good; j++) {
 			cuts[0] = i;
 			cuts[1] = j;
-			decode(in, len, cuts, 2, 0, r);
+			decode(in, len, cuts, 2, r);
 			if (!same_run(ref, r)) {
 				printf("#   differs when cut at %zu and %zu\n", i, j);
 				good = 0;
@@ -131,7 +131,7 @@ every_split(const char *in, size_t len)
 	/* Byte by byte, and byte by byte with an empty chunk after each. */
 	for (i = 1; i < len; i++)
 		cuts[i - 1] = i;
-	decode(in, len, cuts, len ? len - 1 : 0, 0, r);
+	decode(in, len, cuts, len ? len - 1 : 0, r);
 	if (good && !same_run(ref, r)) {
 		printf("#   differs byte by byte\n");
 		good = 0;
@@ -140,7 +140,7 @@ every_split(const char *in, size_t len)
 		cuts[n++] = i;
 		cuts[n++] = i;
 	}
-	decode(in, len, cuts, n, 0, r);
+	decode(in, len, cuts, n, r);
 	if (good && !same_run(ref, r)) {
 		printf("#   differs byte by byte with empty chunks\n");
 		good = 0;
@@ -148,17 +148,11 @@ every_split(const char *in, size_t len)
 	for (size_t step = 2; step <= 16 && good; step++) {
 		for (i = step, n = 0; i < len; i += step)
 			cuts[n++] = i;
-		decode(in, len, cuts, n, 0, r);
+		decode(in, len, cuts, n, r);
 		if (!same_run(ref, r)) {
 			printf("#   differs in chunks of %zu\n", step);
 			good = 0;
 		}
-	}
-	/* keep_bare does not change what the decoder emits. */
-	decode(in, len, NULL, 0, 1, r);
-	if (good && !same_run(ref, r)) {
-		printf("#   differs with keep_bare\n");
-		good = 0;
 	}
 	free(ref);
 	free(r);
@@ -176,7 +170,7 @@ expect(const char *file, int line, const char *in, size_t len,
 
 	if (r == NULL)
 		abort();
-	decode(in, len, NULL, 0, 0, r);
+	decode(in, len, NULL, 0, r);
 	snprintf(what, sizeof what, "decoding \"%s\"",
 	    unit_show(shown, sizeof shown, in, len));
 	unit_check(r->contract_ok, file, line, "data_feed contract");
@@ -301,7 +295,7 @@ test_size_accounting(void)
 	}
 	memcpy(in + n, ".\r\n", 3);
 	n += 3;
-	decode(in, n, NULL, 0, 0, r);
+	decode(in, n, NULL, 0, r);
 	CHECK_EQ_INT(r->r, DATA_END);
 	CHECK_EQ_INT(r->size, 100 * 4);
 	CHECK_EQ_INT(r->outlen, 100 * 3);
@@ -319,7 +313,7 @@ test_after_end(void)
 	char	out[16];
 	size_t	olen = 99, used = 99;
 
-	data_init(&d, 0);
+	data_init(&d);
 	CHECK_EQ_INT(data_feed(&d, ".\r\n", 3, out, &olen, &used), DATA_END);
 	CHECK_EQ_INT(used, 3);
 	CHECK_EQ_INT(olen, 0);
@@ -328,9 +322,8 @@ test_after_end(void)
 	CHECK_EQ_INT(olen, 0);
 	CHECK_EQ_INT(d.size, 0);
 	/* data_init starts over. */
-	data_init(&d, 1);
+	data_init(&d);
 	CHECK_EQ_INT(d.state, DS_BOL);
-	CHECK_EQ_INT(d.keep_bare, 1);
 	CHECK_EQ_INT(data_feed(&d, "x\r\n", 3, out, &olen, &used), DATA_MORE);
 	CHECK_EQ_INT(olen, 2);
 	CHECK_EQ_INT(used, 3);
@@ -344,7 +337,7 @@ test_output_bound(void)
 	char	out[8];
 	size_t	olen, used;
 
-	data_init(&d, 0);
+	data_init(&d);
 	data_feed(&d, ".", 1, out, &olen, &used);
 	CHECK_EQ_INT(olen, 0);
 	data_feed(&d, "\r", 1, out, &olen, &used);
@@ -352,7 +345,7 @@ test_output_bound(void)
 	data_feed(&d, "x", 1, out, &olen, &used);
 	CHECK_EQ_INT(olen, 3);
 	CHECK_MEM(out, olen, ".\rx", 3);
-	data_init(&d, 0);
+	data_init(&d);
 	data_feed(&d, "a\r", 2, out, &olen, &used);
 	CHECK_EQ_INT(olen, 1);
 	data_feed(&d, "\r", 1, out, &olen, &used);
@@ -483,7 +476,7 @@ against_reference(const char *alphabet, size_t maxlen, int tries)
 		for (size_t i = 0; i <= len; i++)
 			if (rng() % (maxlen > 64 ? 100 : 3) == 0)
 				cuts[ncuts++] = i;
-		decode(in, len, cuts, ncuts, (int)(rng() & 1), b);
+		decode(in, len, cuts, ncuts, b);
 		if (!same_run(a, b)) {
 			CHECK(!"data_feed differs from the reference");
 			printf("#   input \"%s\"\n",
@@ -513,7 +506,7 @@ test_linear_search(void)
 		for (size_t i = 0; i < len; i++)
 			in[i] = units[u][i % ul];
 		in[len - 1] = 'z';	/* never a CR or LF at the very end */
-		data_init(&d, 0);
+		data_init(&d);
 		memchr_looked = 0;
 		data_feed(&d, in, len, out, &olen, &used);
 		CHECK_EQ_INT(used, len);
@@ -551,7 +544,7 @@ raw(const char *in, size_t len, const size_t *cuts, size_t ncuts,
 	size_t	pos = 0, o = 0;
 
 	*ok = 1;
-	data_init(&d, 0);
+	data_init(&d);
 	for (size_t k = 0; k <= ncuts; k++) {
 		size_t	next = k < ncuts ? cuts[k] : len;
 		size_t	n = next - pos, w;
@@ -640,7 +633,7 @@ test_raw_chunk_edges(void)
 	{
 		struct data_decoder d;
 		char	o[4];
-		data_init(&d, 0);
+		data_init(&d);
 		CHECK_EQ_INT(data_feed_raw(&d, "x\r", 2, o), 1);
 		CHECK_EQ_INT(data_feed_raw(&d, "\n", 1, o), 1);
 		CHECK_EQ_INT(o[0], '\n');
