@@ -29,12 +29,21 @@ struct config_cidr {
 
 enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
 
-/* An alias, with its targets already expanded through other aliases. */
+/* An alias: its targets as written, then expanded (tables.c). */
 struct config_alias {
 	char		 *source;	/* "local@domain", "@domain" = catch-all */
-	char		**targets;	/* the mailboxes, "local@domain", once each */
+	char		**raw;		/* the targets as written, lower-cased */
+	int		  nraw;
+	char		 *where;	/* "file:line" of its (first) line */
+	char		**targets;	/* the mailboxes it reaches, "box@domain",
+					 * through other aliases, once each */
 	int		  ntargets;
 };
+
+#define CONFIG_ALIAS_DEPTH	8	/* aliases through aliases */
+#define CONFIG_INCLUDE_DEPTH	8	/* files including files */
+
+struct config_index;	/* hashed lookups of a loaded config (tables.c) */
 
 struct config {
 	char		 file[1024];	/* where it was read from */
@@ -68,6 +77,7 @@ struct config {
 	int		 extension_folders;	/* an extension names a folder */
 	struct config_alias *aliases;
 	int		 naliases;
+	struct config_index *index;	/* NULL until config_index_build */
 	int		 fsync;		/* 1 = fsync files and dirs */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
 	int		 nproxy_from;
@@ -123,6 +133,15 @@ int	config_has_domain(const struct config *cf, const char *domain);
 int	config_domain_restricted(const struct config *cf, const char *domain);
 /* config_has_mailbox - 1 if local@domain (already lower-cased) is listed. */
 int	config_has_mailbox(const struct config *cf, const char *local, const char *domain);
+/*
+ * config_index_build - check every alias (its domain ours, each target a
+ * mailbox of ours or another alias, no loop, at most CONFIG_ALIAS_DEPTH
+ * deep), expand it, and index domains, mailboxes and aliases for the
+ * lookups below. Errors go to err as "file:line: message"; 0 or -1.
+ */
+int	config_index_build(struct config *cf, FILE *err);
+/* config_index_free - what config_index_build made. */
+void	config_index_free(struct config *cf);
 /* config_alias - the alias of local@domain (both lower-cased; local ""
  * for the domain's catch-all), or NULL. */
 const struct config_alias *config_alias(const struct config *cf,

@@ -30,8 +30,9 @@ struct route {
  * or -1 with the refusal (550 relay, unknown user, unsafe local part) in
  * *r. Lookup order: the alias of the whole address, then (with a
  * recipient_delimiter) of the address without its extension; the
- * mailbox itself (a mailbox line, or any safe local part of a domain
- * without mailbox lines, or postmaster); the domain's catch-all alias.
+ * mailbox itself (a mailbox line, postmaster, or any safe local part of
+ * a domain with neither mailbox lines nor a catch-all); the domain's
+ * catch-all alias.
  * A bare <postmaster> (empty domain) is our first domain's.
  */
 int	recipient_route(const struct config *cf, const struct smtpaddr *a,

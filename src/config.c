@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "config.h"
@@ -31,6 +32,8 @@ struct parse_ctx {
 	int		 errors;
 	FILE		*err;
 	unsigned	 seen;		/* bit per single-valued keyword */
+	int		 depth;		/* include nesting */
+	int		 bad_listen;	/* a listen line was refused */
 };
 
 static void	perr(struct parse_ctx *, const char *, ...)
@@ -43,6 +46,9 @@ static int	parse_template(struct parse_ctx *, const char *);
 static void	set_maildir(struct parse_ctx *, struct config *, const char *);
 static int	parse_file(FILE *, const char *, const struct config_opts *,
 		    struct config *, FILE *);
+static void	parse_lines(struct parse_ctx *, FILE *, struct config *);
+static void	parse_alias(struct parse_ctx *, struct config *, char *);
+static void	parse_include(struct parse_ctx *, struct config *, const char *);
 
 /*
  * read_line - the next line of fp into buf, without its LF. Returns 0 at
@@ -317,7 +323,7 @@ config_cidr_match(const struct config_cidr *c, int family, const void *addr)
 enum {
 	K_HOSTNAME, K_MAILDIR, K_MAXSIZE, K_MAXRCPT, K_MAXCLIENTS, K_MAXPERIP,
 	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
-	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC
+	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC, K_EXTFOLDERS
 };
 
 static int
@@ -352,6 +358,7 @@ static const struct num_directive {
 static const char *const other_keywords[] = {
 	"listen", "hostname", "domain", "mailbox", "maildir", "max_message_size",
 	"user", "bare_newline", "recipient_delimiter", "fsync", "proxy_from",
+	"alias", "include", "extension_folders",
 };
 
 /* known_keyword - 1 if kw is a directive. */
@@ -394,7 +401,8 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		return;
 	}
 	if (strcmp(kw, "listen") == 0) {
-		parse_listen(p, cf, v);
+		if (parse_listen(p, cf, v) == -1)
+			p->bad_listen = 1;
 	} else if (strcmp(kw, "hostname") == 0) {
 		if (once(p, K_HOSTNAME, kw) == -1)
 			return;
@@ -446,6 +454,13 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 	} else if (strcmp(kw, "fsync") == 0) {
 		if (once(p, K_FSYNC, kw) == 0)
 			parse_yesno(p, v, &cf->fsync);
+	} else if (strcmp(kw, "extension_folders") == 0) {
+		if (once(p, K_EXTFOLDERS, kw) == 0)
+			parse_yesno(p, v, &cf->extension_folders);
+	} else if (strcmp(kw, "alias") == 0) {
+		parse_alias(p, cf, v);
+	} else if (strcmp(kw, "include") == 0) {
+		parse_include(p, cf, v);
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);
@@ -482,34 +497,24 @@ config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err)
 	return parse_file(fp, fname, NULL, cf, err);
 }
 
-/* parse_file - config_parse, with what opts says of the running daemon. */
-static int
-parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
-    struct config *cf, FILE *err)
+/* parse_lines - every directive of fp, as file p->fname. */
+static void
+parse_lines(struct parse_ctx *p, FILE *fp, struct config *cf)
 {
-	static const struct config_opts none;
-	struct parse_ctx p;
 	char		 line[CONFIG_LINE_MAX + 1];
 	int		 toolong, nul;
-
-	memset(&p, 0, sizeof p);
-	p.opts = opts != NULL ? opts : &none;
-	p.fname = fname;
-	p.err = err;
-	config_clear(cf);
-	buf_copy(cf->file, sizeof cf->file, fname);
 
 	while (read_line(fp, line, sizeof line, &toolong, &nul)) {
 		size_t	 len;
 		char	*kw, *v, *end;
 
-		p.line++;
+		p->line++;
 		if (toolong) {
-			perr(&p, "line too long (at most %d characters)", CONFIG_LINE_MAX);
+			perr(p, "line too long (at most %d characters)", CONFIG_LINE_MAX);
 			continue;
 		}
 		if (nul) {
-			perr(&p, "NUL byte in line");
+			perr(p, "NUL byte in line");
 			continue;
 		}
 		if ((end = strchr(line, '#')) != NULL)
@@ -528,13 +533,131 @@ parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
 		for (end = v; *end; end++)
 			if (*end == '\t')
 				*end = ' ';
-		config_directive(&p, cf, kw, v);
+		config_directive(p, cf, kw, v);
 	}
 	if (ferror(fp))
-		perr(&p, "read error");
+		perr(p, "read error");
+}
+
+/* parse_alias - "SOURCE TARGET..." (targets split by spaces or commas). */
+static void
+parse_alias(struct parse_ctx *p, struct config *cf, char *v)
+{
+	struct config_alias *al = NULL, *n;
+	char	*src, *t, *save = NULL, *at, where[1100];
+	int	 i;
+
+	buf_lower(v);
+	src = strtok_r(v, " ,", &save);
+	if (src == NULL || (at = strrchr(src, '@')) == NULL ||
+	    !smtpaddr_valid_domain(at + 1, strlen(at + 1), 1) ||
+	    (size_t)(at - src) > SMTP_LOCALPART_MAX) {
+		perr(p, "alias \"%s\": expected LOCAL@DOMAIN or @DOMAIN, then targets",
+		    src ? src : "");
+		return;
+	}
+	for (i = 0; i < cf->naliases; i++)
+		if (strcmp(cf->aliases[i].source, src) == 0)
+			al = &cf->aliases[i];	/* a second line adds targets */
+	if (al == NULL) {
+		if (cf->naliases >= CONFIG_LIST_MAX) {
+			perr(p, "too many aliases (at most %d)", CONFIG_LIST_MAX);
+			return;
+		}
+		n = realloc(cf->aliases, (size_t)(cf->naliases + 1) * sizeof *n);
+		if (n == NULL) {
+			perr(p, "out of memory");
+			return;
+		}
+		cf->aliases = n;
+		al = &n[cf->naliases];
+		memset(al, 0, sizeof *al);
+		snprintf(where, sizeof where, "%s:%d", p->fname, p->line);
+		if ((al->source = strdup(src)) == NULL || (al->where = strdup(where)) == NULL) {
+			free(al->source);
+			perr(p, "out of memory");
+			return;
+		}
+		cf->naliases++;
+	}
+	while ((t = strtok_r(NULL, " ,", &save)) != NULL) {
+		at = strrchr(t, '@');
+		if (at == NULL || at == t || (size_t)(at - t) > SMTP_LOCALPART_MAX ||
+		    !smtpaddr_valid_domain(at + 1, strlen(at + 1), 1)) {
+			perr(p, "alias %s: target \"%s\": expected LOCAL@DOMAIN", al->source, t);
+			continue;
+		}
+		list_add(p, &al->raw, &al->nraw, t);
+	}
+	if (al->nraw == 0)
+		perr(p, "alias %s: no target", al->source);
+}
+
+/* parse_include - read another file's directives here; a relative path
+ * is taken from the including file's directory. */
+static void
+parse_include(struct parse_ctx *p, struct config *cf, const char *v)
+{
+	const char *saved = p->fname, *slash = strrchr(p->fname, '/');
+	int	 line = p->line, n;
+	char	 path[1024];
+	struct stat st;
+	FILE	*fp;
+
+	if (p->depth >= CONFIG_INCLUDE_DEPTH) {
+		perr(p, "include %s: files included more than %d deep", v,
+		    CONFIG_INCLUDE_DEPTH);
+		return;
+	}
+	if (v[0] == '/' || slash == NULL)
+		n = snprintf(path, sizeof path, "%s", v);
+	else
+		n = snprintf(path, sizeof path, "%.*s/%s", (int)(slash - p->fname),
+		    p->fname, v);
+	if (n < 0 || (size_t)n >= sizeof path) {
+		perr(p, "include %s: path too long", v);
+		return;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		perr(p, "include %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		perr(p, "include %s: is a directory", path);
+		fclose(fp);
+		return;
+	}
+	p->depth++;
+	p->fname = path;
+	p->line = 0;
+	parse_lines(p, fp, cf);
+	if (ferror(fp))
+		perr(p, "read error");
+	fclose(fp);
+	p->fname = saved;
+	p->line = line;
+	p->depth--;
+}
+
+/* parse_file - config_parse, with what opts says of the running daemon. */
+static int
+parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
+    struct config *cf, FILE *err)
+{
+	static const struct config_opts none;
+	struct parse_ctx p;
+
+	memset(&p, 0, sizeof p);
+	p.opts = opts != NULL ? opts : &none;
+	p.fname = fname;
+	p.err = err;
+	config_clear(cf);
+	buf_copy(cf->file, sizeof cf->file, fname);
+
+	parse_lines(&p, fp, cf);
 
 	/* Whole-file checks, reported at the last line. */
-	if (cf->nlisten == 0 && !p.opts->inherited)
+	if (cf->nlisten == 0 && !p.opts->inherited && !p.bad_listen)
 		perr(&p, "no listen line (needed unless the service manager "
 		    "passes listening sockets)");
 	if (cf->ndomains == 0)
@@ -549,6 +672,13 @@ parse_file(FILE *fp, const char *fname, const struct config_opts *opts,
 	}
 	if (!(p.seen & (1u << K_DATATIMEOUT)))
 		cf->data_timeout = cf->timeout;
+	for (int i = 0; i < cf->nlisten && err != NULL; i++)
+		if (cf->listen[i].proxy && cf->nproxy_from == 0)
+			fprintf(err, "%s: warning: listen %s:%u proxy: no proxy_from "
+			    "line, every PROXY header there will be refused\n",
+			    fname, cf->listen[i].host, cf->listen[i].port);
+	if (p.errors == 0 && config_index_build(cf, err) == -1)
+		return -1;
 	return p.errors ? -1 : 0;
 }
 
@@ -556,10 +686,16 @@ struct config *
 config_load(const char *path, const struct config_opts *opts, FILE *err)
 {
 	struct config	*cf;
+	struct stat	 st;
 	FILE		*fp;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		fprintf(err, "%s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(err, "%s: is a directory\n", path);
+		fclose(fp);
 		return NULL;
 	}
 	if ((cf = malloc(sizeof *cf)) == NULL) {
@@ -587,50 +723,20 @@ config_free(struct config *cf)
 		free(cf->domains[i]);
 	for (i = 0; i < cf->nmailboxes; i++)
 		free(cf->mailboxes[i]);
+	for (i = 0; i < cf->naliases; i++) {
+		struct config_alias *al = &cf->aliases[i];
+		for (int k = 0; k < al->nraw; k++)
+			free(al->raw[k]);
+		for (int k = 0; k < al->ntargets; k++)
+			free(al->targets[k]);
+		free(al->raw);
+		free(al->targets);
+		free(al->source);
+		free(al->where);
+	}
+	config_index_free(cf);
+	free(cf->aliases);
 	free(cf->domains);
 	free(cf->mailboxes);
 	free(cf);
-}
-
-int
-config_has_domain(const struct config *cf, const char *domain)
-{
-	for (int i = 0; i < cf->ndomains; i++)
-		if (strcasecmp(cf->domains[i], domain) == 0)
-			return 1;
-	return 0;
-}
-
-int
-config_domain_restricted(const struct config *cf, const char *domain)
-{
-	for (int i = 0; i < cf->nmailboxes; i++) {
-		const char *d = strrchr(cf->mailboxes[i], '@') + 1;
-		if (strcasecmp(d, domain) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-int
-config_has_mailbox(const struct config *cf, const char *local, const char *domain)
-{
-	size_t	ll = strlen(local);
-
-	for (int i = 0; i < cf->nmailboxes; i++) {
-		const char *m = cf->mailboxes[i];
-		if (strncmp(m, local, ll) == 0 && m[ll] == '@' &&
-		    strcasecmp(m + ll + 1, domain) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-const struct config_alias *
-config_alias(const struct config *cf, const char *local, const char *domain)
-{
-	(void)cf;
-	(void)local;
-	(void)domain;
-	return NULL;
 }

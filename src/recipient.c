@@ -37,6 +37,7 @@ recipient_route(const struct config *cf, const struct smtpaddr *a,
 {
 	const char *domain = a->domain[0] ? a->domain : cf->domains[0];
 	char	 local[SMTP_LOCALPART_MAX + 1], dom[SMTP_DOMAIN_MAX + 1];
+	const struct config_alias *catchall;
 	char	*ext = NULL;
 	int	 safe;
 
@@ -58,16 +59,19 @@ recipient_route(const struct config *cf, const struct smtpaddr *a,
 		if ((rt->alias = config_alias(cf, local, dom)) != NULL)
 			return 0;
 	}
+	/* A domain with mailbox lines or a catch-all lists its mailboxes;
+	 * one with neither takes any local part that can name one. */
+	catchall = config_alias(cf, "", dom);
 	safe = maildir_local_ok(local);
-	if (safe && (strcmp(local, "postmaster") == 0 ||
-	    !config_domain_restricted(cf, dom) || config_has_mailbox(cf, local, dom))) {
+	if (safe && (strcmp(local, "postmaster") == 0 || config_has_mailbox(cf, local, dom) ||
+	    (!config_domain_restricted(cf, dom) && catchall == NULL))) {
 		buf_copy(rt->self.box, sizeof rt->self.box, local);
 		buf_copy(rt->self.domain, sizeof rt->self.domain, dom);
 		if (ext != NULL && cf->extension_folders && folder_ok(ext))
 			buf_copy(rt->self.folder, sizeof rt->self.folder, ext);
 		return 0;
 	}
-	if ((rt->alias = config_alias(cf, "", dom)) != NULL)
+	if ((rt->alias = catchall) != NULL)
 		return 0;
 	if (!safe)
 		reply_set(r, 550, "5.1.3", "Recipient local part cannot name a mailbox");

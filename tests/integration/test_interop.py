@@ -409,8 +409,8 @@ class PostfixRelay(unittest.TestCase):
         self.assertEqual(len(delivered), 3, err)
         for line in delivered:
             self.assertIn('helo="relay.test"', line)
-            self.assertIn('from=<sender@relay.test>', line)
-            self.assertIn('to=<rcpt@example.org>', line)
+            self.assertIn('from="<sender@relay.test>"', line)
+            self.assertIn('to="<rcpt@example.org>', line)
         self.assertRegex(err, r'session=\d+ connect client=\[127\.0\.0\.1\]')
         self.assertRegex(err, r'session=\d+ disconnect client=\[127\.0\.0\.1\] '
                               r'helo=relay\.test .*errors=0')

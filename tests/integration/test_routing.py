@@ -4,9 +4,13 @@ Return-Path: and Delivered-To: are ours, a client's Return-Path: is
 dropped, a Delivered-To: naming one of our mailboxes is a mail loop.
 """
 
+import os
+import signal
+import time
 import unittest
 
-from harness import DaemonTestCase, delivered_to, split_trace
+from harness import (DaemonTestCase, delivered_to, split_trace, run_smtpd,
+                     Daemon)
 
 
 class TraceHeaders(DaemonTestCase):
@@ -65,6 +69,147 @@ class TraceHeaders(DaemonTestCase):
     def test_delivered_to_in_body_is_no_loop(self):
         body = b'Subject: quoted\r\n\r\nDelivered-To: hank@example.org\r\n'
         self.assertEqual(self.send_raw(body, rcpts=('hank@example.org',)).code, 250)
+
+
+class Aliases(DaemonTestCase):
+    """Aliases, fan-out, one copy per mailbox, catch-alls, postmaster."""
+
+    extra_config = (
+        'domain example.net',
+        'mailbox alice@example.org',
+        'mailbox bob@example.org',
+        'mailbox admin@example.org',
+        'recipient_delimiter +',
+        'alias postmaster@example.org admin@example.org',
+        'alias abuse@example.org postmaster@example.org, bob@example.org',
+        'alias team@example.org alice@example.org bob@example.org',
+        'alias team+ops@example.org admin@example.org',
+        'alias @example.net admin@example.org',
+        'alias alice@example.net alice@example.org',
+    )
+
+    def codes(self, rcpts):
+        c = self.raw()
+        c.envelope(rcpts=())
+        return [c.cmd('RCPT TO:<%s>' % r) for r in rcpts]
+
+    def test_lookup_order(self):
+        r = self.codes(['team@example.org', 'team+x@example.org', 'team+ops@example.org',
+                        'alice@example.org', 'carol@example.org', 'anything@example.net',
+                        'postmaster@example.org', 'postmaster@example.net',
+                        'x@elsewhere.test'])
+        self.assertEqual([x.code for x in r], [250, 250, 250, 250, 550, 250, 250, 250, 550])
+        self.assertEqual(r[4].enhanced, '5.1.1')
+        self.assertEqual(r[8].enhanced, '5.7.1')
+
+    def test_fan_out_and_one_copy_per_mailbox(self):
+        # team reaches alice and bob; abuse reaches admin (via postmaster)
+        # and bob again; alice directly too: one copy each.
+        r = self.send_raw(b'Subject: fan\r\n\r\nhello\r\n',
+                          rcpts=('team@example.org', 'abuse@example.org',
+                                 'alice@example.org', 'Alice+tag@example.org'))
+        self.assertEqual(r.code, 250)
+        for box in ('alice', 'bob', 'admin'):
+            raw = self.assertOneMessage(box)
+            self.assertEqual(delivered_to(raw), '%s@example.org' % box)
+            self.assertTrue(raw.endswith(b'\nhello\n'))
+        self.assertEqual(len(self.all_messages()), 3)
+        self.assertEqual(self.messages('team'), [])
+
+    def test_received_names_the_recipient_as_sent(self):
+        self.assertEqual(self.send_raw(b'Subject: a\r\n\r\nx\r\n',
+                                       rcpts=('team+ops@example.org',)).code, 250)
+        raw = self.assertOneMessage('admin')
+        self.assertIn('for <team+ops@example.org>', split_trace(raw)[1])
+        self.assertEqual(delivered_to(raw), 'admin@example.org')
+
+    def test_catch_all(self):
+        self.assertEqual(self.send_raw(b'Subject: c\r\n\r\nx\r\n',
+                                       rcpts=('random123@example.net',
+                                              'alice@example.net')).code, 250)
+        self.assertEqual(delivered_to(self.assertOneMessage('admin')), 'admin@example.org')
+        self.assertEqual(delivered_to(self.assertOneMessage('alice')), 'alice@example.org')
+        # Made-up recipients make no directories of their own.
+        self.assertFalse(os.path.exists(self.maildir_path('random123', 'example.net')))
+
+    def test_loop_through_an_alias(self):
+        body = b'Delivered-To: admin@example.org\r\nSubject: l\r\n\r\nx\r\n'
+        r = self.send_raw(body, rcpts=('postmaster@example.org',))
+        self.assertEqual((r.code, r.enhanced), (554, '5.4.6'))
+        self.assertEqual(self.all_messages(), {})
+
+
+class ConfigFiles(DaemonTestCase):
+    """include, and alias errors at file:line, through smtpd -n."""
+
+    shared_daemon = False
+
+    def write(self, d, name, text):
+        p = os.path.join(d.tmp, name)
+        with open(p, 'w') as f:
+            f.write(text)
+        return p
+
+    def test_include_and_errors_name_the_file(self):
+        d = Daemon(['include users/list.conf'])
+        self.addCleanup(d.cleanup)
+        os.mkdir(os.path.join(d.tmp, 'users'))
+        self.write(d, 'users/list.conf', 'mailbox alice@example.org\ninclude more.conf\n')
+        self.write(d, 'users/more.conf', '# more\nalias @example.org alice@example.org\n')
+        r = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.write(d, 'users/more.conf', '# more\nalias x@example.org y@other.test\n')
+        r = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(os.path.join(d.tmp, 'users/more.conf') + ':2: alias x@example.org: '
+                      'target y@other.test', r.stderr.decode())
+        os.unlink(os.path.join(d.tmp, 'users/more.conf'))
+        r = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(os.path.join(d.tmp, 'users/list.conf') + ':2: include ', r.stderr.decode())
+        self.write(d, 'users/more.conf', 'include more.conf\n')
+        r = run_smtpd(['-n', '-f', d.conf])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('included more than 8 deep', r.stderr.decode())
+
+    def test_directory_and_single_listen_error(self):
+        r = run_smtpd(['-n', '-f', '/tmp'])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('/tmp: is a directory', r.stderr.decode())
+        d = Daemon(['listen nonsense'], base=False)
+        self.addCleanup(d.cleanup)
+        with open(d.conf, 'a') as f:
+            f.write('domain example.org\nmaildir %s/%%d/%%u\n' % d.spool)
+        r = run_smtpd(['-n', '-f', d.conf])
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(err.count(d.conf + ':'), 1, err)
+        self.assertNotIn('no listen line', err)
+
+    def test_sighup_reads_included_files_again(self):
+        d = Daemon(['include aliases.conf'])
+        self.addCleanup(d.cleanup)
+        self.write(d, 'aliases.conf', 'alias sales@example.org alice@example.org\n')
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        from harness import RawClient
+        c = RawClient(d.port)
+        c.envelope(rcpts=('sales@example.org',))
+        c.close()
+        self.write(d, 'aliases.conf', 'alias sales@example.org bob@example.org\n')
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while 'reloaded' not in d.stderr():
+            self.assertLess(time.monotonic(), deadline, d.stderr())
+            time.sleep(0.02)
+        c = RawClient(d.port)
+        c.envelope(rcpts=('sales@example.org',))
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.send(b'Subject: s\r\n\r\nx\r\n.\r\n')
+        c.expect(250)
+        c.close()
+        self.assertEqual(len(os.listdir(os.path.join(d.maildir_path('bob'), 'new'))), 1)
 
 
 if __name__ == '__main__':

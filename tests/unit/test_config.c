@@ -291,8 +291,77 @@ test_every_directive(void)
 	CHECK(good_line("recipient_delimiter ."));
 	CHECK(good_line("listen 0.0.0.0:65535"));
 	CHECK(good_line("listen [::]:1"));
-	CHECK(good_line("listen [2001:db8::1]:25 proxy"));
+	CHECK(good_line("listen [2001:db8::1]:25 proxy\nproxy_from 2001:db8::/32"));
+	CHECK(good_line("extension_folders yes"));
+	CHECK(good_line("alias a@example.org b@example.org, c@example.org"));
+	CHECK(good_line("alias @example.org catchall@example.org"));
 	CHECK(good_line("timeout 007"));
+}
+
+static void
+test_proxy_without_proxy_from_warns(void)
+{
+	char	 text[4096];
+	struct parsed *p;
+
+	snprintf(text, sizeof text, "%slisten 127.0.0.1:26 proxy\n", BASE);
+	p = parse(text);
+	CHECK_EQ_INT(p->rc, 0);
+	CHECK(strstr(p->err, "t.conf: warning: listen 127.0.0.1:26 proxy: no proxy_from") != NULL);
+	done(p);
+}
+
+static void
+test_aliases(void)
+{
+	static const struct { const char *lines, *want; } bad[] = {
+		{ "alias a@example.org", "alias a@example.org: no target" },
+		{ "alias a@other.test b@example.org", "a@other.test: other.test is not one of our domains" },
+		{ "alias a@example.org b@other.test", "target b@other.test: other.test is not one of our domains (smtpd never relays)" },
+		{ "alias a@example.org b@example.org\nalias b@example.org a@example.org",
+		  "alias loop: a@example.org -> b@example.org -> a@example.org" },
+		{ "alias a@example.org a@example.org", "alias loop: a@example.org -> a@example.org" },
+		{ "alias a@example.org x", "target \"x\": expected LOCAL@DOMAIN" },
+		{ "alias nodomain b@example.org", "expected LOCAL@DOMAIN or @DOMAIN" },
+		{ "mailbox m@example.org\nalias a@example.org z@example.org",
+		  "target z@example.org: neither a mailbox line nor an alias" },
+		{ "alias a@example.org @example.org", "expected LOCAL@DOMAIN" },
+		{ "alias a@example.org .x@example.org", "cannot name a mailbox" },
+	};
+	char	 text[4096];
+	struct parsed *p;
+	const struct config_alias *al;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "%s%s\n", BASE, bad[i].lines);
+		p = parse(text);
+		CHECK_EQ_INT(p->rc, -1);
+		if (strstr(p->err, bad[i].want) == NULL || strstr(p->err, "t.conf:") == NULL)
+			printf("#   %s: got %s", bad[i].lines, p->err);
+		CHECK(strstr(p->err, bad[i].want) != NULL);
+		done(p);
+	}
+	/* Through aliases, each mailbox once; a second line adds targets. */
+	snprintf(text, sizeof text, "%s%s", BASE,
+	    "recipient_delimiter +\n"
+	    "alias postmaster@example.org Root@Example.org, abuse@example.org\n"
+	    "alias abuse@example.org root@example.org bob+x@example.org\n"
+	    "alias abuse@example.org carol@example.org\n"
+	    "alias @example.org root@example.org\n");
+	p = parse(text);
+	CHECK_EQ_INT(p->rc, 0);
+	CHECK_STR(p->err, "");
+	al = config_alias(&p->cf, "postmaster", "example.org");
+	REQUIRE(al != NULL);
+	CHECK_EQ_INT(al->ntargets, 3);
+	CHECK_STR(al->targets[0], "root@example.org");
+	CHECK_STR(al->targets[1], "bob@example.org");
+	CHECK_STR(al->targets[2], "carol@example.org");
+	al = config_alias(&p->cf, "", "example.org");
+	REQUIRE(al != NULL);
+	CHECK_EQ_INT(al->ntargets, 1);
+	CHECK(config_alias(&p->cf, "nobody", "example.org") == NULL);
+	done(p);
 }
 
 static void
@@ -953,6 +1022,8 @@ main(void)
 	RUN(test_defaults);
 	RUN(test_every_directive);
 	RUN(test_comments_and_blanks);
+	RUN(test_proxy_without_proxy_from_warns);
+	RUN(test_aliases);
 	RUN(test_unknown_keyword);
 	RUN(test_unknown_keyword_alone);
 	RUN(test_missing_value);
