@@ -413,7 +413,7 @@ class PostfixRelay(unittest.TestCase):
             self.assertIn('to="<rcpt@example.org>', line)
         self.assertRegex(err, r'session=\d+ connect client=\[127\.0\.0\.1\]')
         self.assertRegex(err, r'session=\d+ disconnect client=\[127\.0\.0\.1\] '
-                              r'helo=relay\.test .*errors=0')
+                              r'helo="relay\.test" .*errors=0')
         self.assertNotRegex(err, r' reject ')
 
         # Postfix's side: all sent, nothing deferred, and (debug_peer_list)
