@@ -622,8 +622,9 @@ parse_include(struct parse_ctx *p, struct config *cf, const char *v)
 		perr(p, "include %s: %s", path, strerror(errno));
 		return;
 	}
-	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-		perr(p, "include %s: is a directory", path);
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode)) {
+		perr(p, "include %s: %s", path, S_ISDIR(st.st_mode) ?
+		    "is a directory" : "not a regular file");
 		fclose(fp);
 		return;
 	}
