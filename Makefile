@@ -88,7 +88,8 @@ soak: $(PROG)
 	SMTPD_BIN=./$(PROG) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS) \
 	    --crash-every $(SOAK_CRASH)
 
-# libFuzzer (clang) on every parser, FUZZ_SECONDS each; fails on a crash.
+# libFuzzer (clang) on every parser and on whole SMTP sessions
+# (tests/fuzz/run.sh), FUZZ_SECONDS each; fails on a crash.
 FUZZ_SECONDS ?= 60
 fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
