@@ -126,6 +126,9 @@ int	config_parse(FILE *fp, const char *fname, struct config *cf, FILE *err);
 struct config *config_load(const char *path, const struct config_opts *opts,
 	    FILE *err);
 void	config_free(struct config *cf);
+/* config_empty - free what config_parse allocated in cf and clear it
+ * (config_free of a config that is not on the heap). */
+void	config_empty(struct config *cf);
 
 /* config_has_domain - 1 if domain (any case) is one of ours. */
 int	config_has_domain(const struct config *cf, const char *domain);

@@ -714,12 +714,10 @@ config_load(const char *path, const struct config_opts *opts, FILE *err)
 }
 
 void
-config_free(struct config *cf)
+config_empty(struct config *cf)
 {
 	int	i;
 
-	if (cf == NULL)
-		return;
 	for (i = 0; i < cf->ndomains; i++)
 		free(cf->domains[i]);
 	for (i = 0; i < cf->nmailboxes; i++)
@@ -739,5 +737,14 @@ config_free(struct config *cf)
 	free(cf->aliases);
 	free(cf->domains);
 	free(cf->mailboxes);
+	config_clear(cf);
+}
+
+void
+config_free(struct config *cf)
+{
+	if (cf == NULL)
+		return;
+	config_empty(cf);
 	free(cf);
 }

@@ -740,6 +740,14 @@ nomem:
 	return 0;
 }
 
+/* deadline_in - a deadline secs from now in the whole seconds linebuf
+ * counts: one more, so that it never comes before secs have passed. */
+static time_t
+deadline_in(int secs)
+{
+	return linebuf_now() + secs + 1;
+}
+
 /* new_msgid - 16 hex digits: seconds, then a randomly seeded counter. */
 static void
 new_msgid(char *buf, size_t size)
@@ -772,7 +780,7 @@ delivery_start(struct session *s)
 	int		 i;
 
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
-	tx->deadline = linebuf_now() + cf->transaction_timeout;
+	tx->deadline = deadline_in(cf->transaction_timeout);
 	new_msgid(tx->id, sizeof tx->id);
 	data_init(&tx->dec);
 	tx->started = 1;
@@ -1001,7 +1009,7 @@ cmd_bdat(struct session *s, char *args)
 	if (s->refusal != NULL) {
 		/* It belongs to no transaction: its own deadline. */
 		r = linebuf_skip(&s->lb, n, s->cf->data_timeout * 1000,
-		    linebuf_now() + s->cf->transaction_timeout);
+		    deadline_in(s->cf->transaction_timeout));
 		if (r != LB_OK)
 			return lb_failed(s, r);
 		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", s->refusal);
@@ -1156,7 +1164,7 @@ read_command(struct session *s, size_t *len)
 
 	/* The whole line within the timeout: no byte-a-minute drip. */
 	r = linebuf_getline(&s->lb, SMTP_PARAMLINE_MAX, s->cf->timeout * 1000,
-	    linebuf_now() + s->cf->timeout, 1, &line, len);
+	    deadline_in(s->cf->timeout), 1, &line, len);
 	if (r == LB_TOOLONG) {
 		buf_copy(s->cmd, sizeof s->cmd, s->lb.toolong_head);
 		return r;

@@ -10,16 +10,6 @@
 #include "smtpaddr.h"
 
 /* clear - what config_free releases, but not the struct itself. */
-static void
-clear(struct config *cf)
-{
-	for (int i = 0; i < cf->ndomains; i++)
-		free(cf->domains[i]);
-	for (int i = 0; i < cf->nmailboxes; i++)
-		free(cf->mailboxes[i]);
-	free(cf->domains);
-	free(cf->mailboxes);
-}
 
 static void
 check_valid(const struct config *cf)
@@ -101,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A NUL byte anywhere is refused. */
 	if (size > 0 && memchr(data, '\0', size) != NULL)
 		FUZZ_ASSERT(rc == -1);
-	clear(&cf);
+	config_empty(&cf);
 	free(text);
 	return 0;
 }

@@ -23,19 +23,6 @@ struct parsed {
 	int		nerr;		/* lines in err */
 };
 
-/* clear - free what config_parse allocated (config_free without free(cf)). */
-static void
-clear(struct config *cf)
-{
-	for (int i = 0; i < cf->ndomains; i++)
-		free(cf->domains[i]);
-	for (int i = 0; i < cf->nmailboxes; i++)
-		free(cf->mailboxes[i]);
-	free(cf->domains);
-	free(cf->mailboxes);
-	cf->domains = cf->mailboxes = NULL;
-	cf->ndomains = cf->nmailboxes = 0;
-}
 
 /* parse_len - config_parse of text[0..len) named "t.conf". */
 static struct parsed *
@@ -74,7 +61,7 @@ parse(const char *text)
 static void
 done(struct parsed *p)
 {
-	clear(&p->cf);
+	config_empty(&p->cf);
 	free(p);
 }
 
@@ -687,7 +674,7 @@ test_all_errors_reported(void)
 		REQUIRE(in != NULL);
 		CHECK_EQ_INT(config_parse(in, "x", &cf, NULL), -1);
 		fclose(in);
-		clear(&cf);
+		config_empty(&cf);
 	}
 }
 

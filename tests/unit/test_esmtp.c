@@ -142,6 +142,7 @@ test_recipient_policy(void)
 	CHECK(RESOLVE("<+only@open.test>") == 0);
 	CHECK_STR(to.box, "+only");
 #undef RESOLVE
+	config_empty(&cf);
 }
 
 static void
