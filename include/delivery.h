@@ -16,6 +16,7 @@ struct delivery {
 	struct maildir_file	*files;
 	int			 nfiles, cap;
 	int			 err;		/* first errno, 0 = fine */
+	int			 err_copy;	/* the copy it came from, or -1 */
 	int			 do_fsync;
 	char			*buf;		/* body bytes not yet written */
 	size_t			 len;

@@ -31,6 +31,7 @@ delivery_begin(struct delivery *d, int n, int do_fsync)
 {
 	d->files = NULL;
 	d->nfiles = d->cap = d->err = 0;
+	d->err_copy = -1;
 	d->buf = NULL;
 	d->len = 0;
 	d->do_fsync = do_fsync;
@@ -127,6 +128,7 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 	f = &d->files[d->nfiles];
 	if (maildir_open(root, b->path, f) == -1) {
 		d->err = errno ? errno : EIO;
+		d->err_copy = d->nfiles;
 		goto out;
 	}
 	d->dto[d->nfiles] = c->mailbox;
@@ -136,8 +138,10 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 	if (d->cap == 1 && d->len == 0 && hlen <= DELIVERY_BUF_SIZE) {
 		memcpy(d->buf, b->hdr, hlen);
 		d->len = d->line = hlen;
-	} else if (write_all(f->fd, b->hdr, hlen) == -1)
+	} else if (write_all(f->fd, b->hdr, hlen) == -1) {
 		d->err = errno;
+		d->err_copy = d->nfiles - 1;
+	}
 out:
 	free(b);
 }
@@ -149,8 +153,10 @@ flush(struct delivery *d)
 	int	i;
 
 	for (i = 0; i < d->nfiles && !d->err; i++)
-		if (write_all(d->files[i].fd, d->buf, d->len) == -1)
+		if (write_all(d->files[i].fd, d->buf, d->len) == -1) {
 			d->err = errno;
+			d->err_copy = i;
+		}
 	d->len = 0;
 	/* Headers longer than the buffer: the rest pass as they are. */
 	d->in_headers = 0;
@@ -285,11 +291,15 @@ delivery_commit(struct delivery *d)
 	if (d->len > 0)
 		flush(d);
 	for (i = 0; i < d->nfiles && !d->err; i++)
-		if (maildir_sync(&d->files[i], d->do_fsync) == -1)
+		if (maildir_sync(&d->files[i], d->do_fsync) == -1) {
 			d->err = errno;
+			d->err_copy = i;
+		}
 	for (i = 0; i < d->nfiles && !d->err; i++)
-		if (maildir_link(&d->files[i], d->do_fsync) == -1)
+		if (maildir_link(&d->files[i], d->do_fsync) == -1) {
 			d->err = errno;
+			d->err_copy = i;
+		}
 	if (d->err)
 		return -1;
 	for (i = 0; i < d->nfiles; i++)

@@ -36,6 +36,7 @@
 #include "esmtp.h"
 #include "linebuf.h"
 #include "log.h"
+#include "maildir.h"
 #include "proxy.h"
 #include "recipient.h"
 #include "reply.h"
@@ -851,6 +852,39 @@ log_message(struct session *s, int code, const char *result)
 	free(b);
 }
 
+/* log_delivery_failure - which copy failed, where and why. */
+static void
+log_delivery_failure(const struct session *s)
+{
+	const struct txn *tx = &s->tx;
+	const struct copy *cp;
+	char	path[1024], *q;
+	const char *why;
+	int	i = tx->dlv.err_copy;
+
+	errno = tx->dlv.err;
+	if (i < 0 || i >= tx->ncopy) {
+		log_warn("id=%s delivery failed", tx->id);
+		return;
+	}
+	cp = tx->copies[i];
+	if (maildir_expand(s->cf->maildir, cp->to.box, cp->to.domain, path,
+	    sizeof path, &why) == -1)
+		buf_copy(path, sizeof path, "?");
+	if (cp->to.folder[0]) {
+		size_t len = strlen(path);
+		buf_appendf(path, sizeof path, &len, "/.%s", cp->to.folder);
+	}
+	/* Both carry a local part the client chose. */
+	if ((q = malloc(QUOTED_PATH + LOG_QUOTE_SIZE(sizeof path))) == NULL)
+		return;
+	errno = tx->dlv.err;
+	log_warn("id=%s delivery failed mailbox=%s path=%s", tx->id,
+	    log_quote(q, QUOTED_PATH, cp->mailbox),
+	    log_quote(q + QUOTED_PATH, LOG_QUOTE_SIZE(sizeof path), path));
+	free(q);
+}
+
 /* finish_message - commit or refuse after the last byte; one reply. */
 static void
 finish_message(struct session *s)
@@ -871,8 +905,7 @@ finish_message(struct session *s)
 		log_message(s, 550, "rejected");
 	} else if (tx->dlv.err || delivery_commit(&tx->dlv) == -1) {
 		int e = tx->dlv.err;
-		errno = e;
-		log_warn("id=%s delivery failed", tx->id);
+		log_delivery_failure(s);
 		if (e == ENOSPC || e == EDQUOT) {
 			reply(s, 452, "4.3.1", "Insufficient system storage");
 			log_message(s, 452, "deferred");

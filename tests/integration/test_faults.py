@@ -4,6 +4,7 @@ serving, loses nothing and lets nobody out of the spool.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -560,6 +561,11 @@ class TestAsRoot(unittest.TestCase):
         r = c.read_reply()
         self.assertEqual((r.code, r.enhanced), (452, '4.3.1'))
         self.assertEqual(all_new_files(self.d.spool), {})
+        # The log names the copy that failed, its maildir and why.
+        self.assertRegex(self.d.stderr(100000),
+                         r'delivery failed mailbox="full2?@example\.org" '
+                         r'path="%s/example\.org/full2?": No space left on device'
+                         % re.escape(self.d.spool))
         for user in ('full', 'full2'):
             tmp = os.path.join(self.d.maildir_path(user), 'tmp')
             if os.path.isdir(tmp):
