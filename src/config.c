@@ -23,7 +23,8 @@
 #include "smtpaddr.h"
 
 #define CONFIG_LINE_MAX		1024
-#define CONFIG_LIST_MAX		10000	/* domains, mailboxes */
+#define CONFIG_LIST_MAX		10000	/* domains, aliases, an alias's targets */
+#define CONFIG_MAILBOX_MAX	1000000	/* mailbox lines */
 
 struct parse_ctx {
 	const struct config_opts *opts;	/* never NULL */
@@ -41,7 +42,7 @@ static void	perr(struct parse_ctx *, const char *, ...)
 static int	parse_number(struct parse_ctx *, const char *, long long, long long, long long *);
 static int	parse_listen(struct parse_ctx *, struct config *, char *);
 static int	parse_yesno(struct parse_ctx *, const char *, int *);
-static int	list_add(struct parse_ctx *, char ***, int *, const char *);
+static int	list_add(struct parse_ctx *, char ***, int *, const char *, int);
 static int	parse_template(struct parse_ctx *, const char *);
 static void	set_maildir(struct parse_ctx *, struct config *, const char *);
 static int	parse_file(FILE *, const char *, const struct config_opts *,
@@ -197,26 +198,34 @@ parse_listen(struct parse_ctx *p, struct config *cf, char *v)
 }
 
 static int
-list_add(struct parse_ctx *p, char ***list, int *n, const char *s)
+list_add(struct parse_ctx *p, char ***list, int *n, const char *s, int max)
 {
 	char	**nl, *dup;
-	int	 i;
 
-	for (i = 0; i < *n; i++)
-		if (strcmp((*list)[i], s) == 0)
-			return 0;
-	if (*n >= CONFIG_LIST_MAX) {
-		perr(p, "too many entries (at most %d)", CONFIG_LIST_MAX);
+	/* A repeated entry is dropped here for the short lists, and for
+	 * mailbox lines when they are indexed (tables.c): a file of
+	 * 100,000 mailboxes loads without a scan per line. */
+	if (max <= CONFIG_LIST_MAX)
+		for (int i = 0; i < *n; i++)
+			if (strcmp((*list)[i], s) == 0)
+				return 0;
+	if (*n >= max) {
+		perr(p, "too many entries (at most %d)", max);
 		return -1;
 	}
-	if ((dup = strdup(s)) == NULL ||
-	    (nl = realloc(*list, (size_t)(*n + 1) * sizeof *nl)) == NULL) {
-		free(dup);
+	if ((dup = strdup(s)) == NULL) {
 		perr(p, "out of memory");
 		return -1;
 	}
-	nl[(*n)++] = dup;
-	*list = nl;
+	if ((*n & (*n - 1)) == 0) {	/* 0, 1, 2, 4, ...: double */
+		if ((nl = realloc(*list, (size_t)(*n ? *n * 2 : 1) * sizeof *nl)) == NULL) {
+			free(dup);
+			perr(p, "out of memory");
+			return -1;
+		}
+		*list = nl;
+	}
+	(*list)[(*n)++] = dup;
 	return 0;
 }
 
@@ -415,14 +424,14 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		if (!smtpaddr_valid_domain(v, strlen(v), 1))
 			perr(p, "\"%s\": not a valid domain", v);
 		else
-			list_add(p, &cf->domains, &cf->ndomains, v);
+			list_add(p, &cf->domains, &cf->ndomains, v, CONFIG_LIST_MAX);
 	} else if (strcmp(kw, "mailbox") == 0) {
 		char *at = strrchr(v, '@');
 		buf_lower(v);
 		if (at == NULL || at == v || !smtpaddr_valid_domain(at + 1, strlen(at + 1), 1))
 			perr(p, "\"%s\": expected LOCAL@DOMAIN", v);
 		else
-			list_add(p, &cf->mailboxes, &cf->nmailboxes, v);
+			list_add(p, &cf->mailboxes, &cf->nmailboxes, v, CONFIG_MAILBOX_MAX);
 	} else if (strcmp(kw, "maildir") == 0) {
 		if (once(p, K_MAILDIR, kw) == 0 && parse_template(p, v) == 0)
 			set_maildir(p, cf, v);
@@ -587,7 +596,7 @@ parse_alias(struct parse_ctx *p, struct config *cf, char *v)
 			perr(p, "alias %s: target \"%s\": expected LOCAL@DOMAIN", al->source, t);
 			continue;
 		}
-		list_add(p, &al->raw, &al->nraw, t);
+		list_add(p, &al->raw, &al->nraw, t, CONFIG_LIST_MAX);
 	}
 	if (al->nraw == 0)
 		perr(p, "alias %s: no target", al->source);

@@ -237,7 +237,7 @@ config_index_build(struct config *cf, FILE *err)
 {
 	struct config_index *ix;
 	struct expansion x = { .cf = cf, .err = err };
-	int	 i;
+	int	 i, n;
 
 	if ((ix = calloc(1, sizeof *ix)) == NULL)
 		goto nomem;
@@ -249,10 +249,18 @@ config_index_build(struct config *cf, FILE *err)
 		goto nomem;
 	for (i = 0; i < cf->ndomains; i++)
 		map_put(&ix->domains, cf->domains[i], i);
-	for (i = 0; i < cf->nmailboxes; i++) {
-		map_put(&ix->mailboxes, cf->mailboxes[i], i);
-		map_put(&ix->restricted, strrchr(cf->mailboxes[i], '@') + 1, i);
+	/* A repeated mailbox line goes here: its first one stays. */
+	for (i = n = 0; i < cf->nmailboxes; i++) {
+		if (map_get(&ix->mailboxes, cf->mailboxes[i]) >= 0) {
+			free(cf->mailboxes[i]);
+			continue;
+		}
+		cf->mailboxes[n] = cf->mailboxes[i];
+		map_put(&ix->mailboxes, cf->mailboxes[n], n);
+		map_put(&ix->restricted, strrchr(cf->mailboxes[n], '@') + 1, n);
+		n++;
 	}
+	cf->nmailboxes = n;
 	for (i = 0; i < cf->naliases; i++) {
 		const char *d = strrchr(cf->aliases[i].source, '@') + 1;
 		if (!config_has_domain(cf, d)) {

@@ -550,6 +550,36 @@ done < "$WORK/cases"
 echo
 stop_daemon
 
+# --- recipient lookups in a domain of 100,000 listed mailboxes
+lookup_daemon() {	# lookup_daemon NMAILBOXES
+	stop_daemon
+	awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "mailbox u%d@example.org\n", i }' \
+	    > "$WORK/mailboxes.conf"
+	PORT=$(free_port)
+	printf '%s\n' "listen 127.0.0.1:$PORT" "hostname bench.test" "domain example.org" \
+	    "include mailboxes.conf" "maildir $WORK/lookup/%d/%u" "max_clients_per_ip 0" \
+	    "max_errors 1000000" "max_junk_commands 0" "max_recipients 1000" \
+	    > "$WORK/smtpd.conf"
+	t0=$(date +%s.%N)
+	"$SMTPD" -n -f "$WORK/smtpd.conf" > /dev/null || die "smtpd -n refused the lookup config"
+	LOADSECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	"$SMTPD" -d -f "$WORK/smtpd.conf" > "$WORK/smtpd.log" 2>&1 &
+	SPID=$!
+	wait_ready || die "smtpd did not start with $1 mailboxes"
+}
+echo "RCPT lookups: 20 x 1000 RCPTs pipelined on one connection, to listed or unknown"
+echo "  mailboxes (smtpd -n s: the time to read and index the configuration)"
+printf '  %10s %10s %14s %14s\n' mailboxes "smtpd -n s" "listed rcpt/s" "unknown rcpt/s"
+for n in 1 100000; do
+	lookup_daemon $n
+	A=$(python3 tests/bench/rcptrate.py "$PORT" example.org u 1000 20 "$n") || FAILED=1
+	B=$(python3 tests/bench/rcptrate.py "$PORT" example.org nobody 1000 20) || FAILED=1
+	echo "lookup mailboxes=$n load_secs=$LOADSECS listed $A unknown $B" >> "$RESULTS"
+	printf '  %10s %10s %14s %14s\n' "$n" "$LOADSECS" "$(kv "$A" rate)" "$(kv "$B" rate)"
+done
+stop_daemon
+echo
+
 echo "Raw results: $OUT/results.txt; total time $(( $(date +%s) - BENCH_T0 ))s"
 if [ $FAILED != 0 ]; then
 	echo "bench: FAILURES above (messages or connections failed)" >&2
