@@ -478,12 +478,15 @@ class TestAsRoot(unittest.TestCase):
                 self.d.cleanup()
 
     def test_drops_to_user_uid_gid_groups(self):
-        self.d = Daemon(['user nobody'])
-        os.chmod(self.d.tmp, 0o755)
-        self.d.start()
-        st = proc_status(self.d.proc.pid)
         import pwd
         pw = pwd.getpwnam('nobody')
+        self.d = Daemon(['user nobody'])
+        os.chmod(self.d.tmp, 0o755)
+        # An existing spool root must already be the user's: smtpd gives
+        # away only a root it makes (test_mailboxes.SpoolRootAsRoot).
+        os.chown(self.d.spool, pw.pw_uid, pw.pw_gid)
+        self.d.start()
+        st = proc_status(self.d.proc.pid)
         self.assertEqual(st['Uid'], [str(pw.pw_uid)] * 4)
         self.assertEqual(st['Gid'], [str(pw.pw_gid)] * 4)
         self.assertNotIn('0', st.get('Groups', []))

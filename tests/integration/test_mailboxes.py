@@ -1,14 +1,19 @@
 """
 test_mailboxes.py - the directories smtpd makes in the spool: none left
 behind for a transaction that stores nothing, the mailbox kept once a
-copy is delivered, Maildir++ folders.
+copy is delivered, and the spool root checked at start-up and reload as
+the user smtpd runs as (made only if missing, never given away).
 """
 
 import os
+import pwd
+import signal
+import subprocess
 import time
 import unittest
 
-from harness import Daemon, DaemonTestCase, read_new, run_smtpd
+from harness import (Daemon, DaemonTestCase, RawClient, read_new, run_smtpd,
+                     HELO)
 
 SETTLE = 5.0        # seconds for the daemon to notice a client gone
 
@@ -29,6 +34,10 @@ def wait_for(cond, timeout=SETTLE):
             return True
         time.sleep(0.05)
     return cond()
+
+
+def is_root():
+    return os.geteuid() == 0
 
 
 class NothingStoredNothingMade(DaemonTestCase):
@@ -165,6 +174,173 @@ class Folders(DaemonTestCase):
         c.close()
         self.assertTrue(wait_for(lambda: tree(self.spool) == before),
                         sorted(tree(self.spool) - before))
+
+
+# ---------------------------------------------------------------------------
+# The spool root at start-up and reload
+# ---------------------------------------------------------------------------
+
+TEST_USER = 'smtpd-spooltest'
+
+
+def ensure_test_user():
+    """A system user of our own (created once); its passwd entry."""
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pass
+    r = subprocess.run(['useradd', '--system', '--no-create-home',
+                        '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
+                        TEST_USER], capture_output=True)
+    if r.returncode != 0:
+        raise unittest.SkipTest('cannot create user %s: %s'
+                                % (TEST_USER, r.stderr.decode().strip()))
+    return pwd.getpwnam(TEST_USER)
+
+
+@unittest.skipUnless(is_root(), 'needs root: starts smtpd as root with a "user" line')
+class SpoolRootAsRoot(unittest.TestCase):
+
+    def setUp(self):
+        self.pw = ensure_test_user()
+
+    def daemon(self, extra=()):
+        d = Daemon(['user ' + TEST_USER] + list(extra))
+        self.addCleanup(d.cleanup)
+        os.chmod(d.tmp, 0o755)      # the user may reach the spool
+        return d
+
+    def start_fails(self, d):
+        r = run_smtpd(['-d', '-f', d.conf])
+        self.assertEqual(r.returncode, 1, r.stderr.decode())
+        return r.stderr.decode()
+
+    def test_root_owned_by_another_user_refused_and_kept(self):
+        nobody = pwd.getpwnam('nobody')
+        d = self.daemon()
+        os.chown(d.spool, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(d.spool, 0o755)
+        err = self.start_fails(d)
+        self.assertIn(d.spool, err)
+        self.assertIn(TEST_USER, err)
+        st = os.stat(d.spool)
+        self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid))
+        self.assertEqual(st.st_mode & 0o7777, 0o755)
+
+    def test_existing_root_owned_by_root_is_not_given_away(self):
+        # /var/mail, a home directory: never chowned to the user.
+        d = self.daemon()
+        os.chown(d.spool, 0, 0)
+        os.chmod(d.spool, 0o755)
+        err = self.start_fails(d)
+        self.assertIn(d.spool, err)
+        self.assertIn(TEST_USER, err)
+        self.assertEqual(os.stat(d.spool).st_uid, 0)
+
+    def test_writable_existing_root_is_used_as_it_is(self):
+        d = self.daemon()
+        os.chown(d.spool, 0, self.pw.pw_gid)
+        os.chmod(d.spool, 0o770)
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        st = os.stat(d.spool)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o770))
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.envelope(rcpts=('alice@example.org',))
+        c.send('DATA\r\nx\r\n.\r\n')
+        c.expect(354)
+        c.expect(250)
+        self.assertEqual(len(read_new(d.maildir_path('alice'))), 1)
+
+    def test_missing_root_is_made_for_the_user(self):
+        d = self.daemon(['maildir {tmp}/made/spool/%d/%u'])
+        root = os.path.join(d.tmp, 'made', 'spool')
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        st = os.stat(root)
+        self.assertEqual((st.st_uid, st.st_gid), (self.pw.pw_uid, self.pw.pw_gid))
+        self.assertEqual(os.stat(os.path.dirname(root)).st_uid, 0)
+        # The parent it made lets the user through; mail is delivered.
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.envelope(rcpts=('alice@example.org',))
+        c.send('DATA\r\nx\r\n.\r\n')
+        c.expect(354)
+        c.expect(250)
+        self.assertEqual(len(read_new(os.path.join(root, 'example.org', 'alice'))), 1)
+
+    def test_reload_to_unwritable_root_refused(self):
+        d = self.daemon()
+        os.chown(d.spool, self.pw.pw_uid, self.pw.pw_gid)
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        other = os.path.join(d.tmp, 'other')
+        os.mkdir(other, 0o755)      # root's: the user cannot write it
+        with open(d.conf) as f:
+            conf = f.read()
+        with open(d.conf, 'w') as f:
+            f.write(conf.replace('maildir %s/' % d.spool, 'maildir %s/' % other))
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: 'reload failed' in d.stderr()), d.stderr())
+        err = d.stderr()
+        self.assertIn(other, err)
+        self.assertIn(TEST_USER, err)
+        self.assertNotIn('reloaded', err)
+        # Still delivering into the old root.
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.envelope(rcpts=('alice@example.org',))
+        c.send('DATA\r\nx\r\n.\r\n')
+        c.expect(354)
+        c.expect(250)
+        self.assertEqual(len(read_new(d.maildir_path('alice'))), 1)
+        self.assertEqual(os.listdir(other), [])
+
+
+class SpoolRoot(unittest.TestCase):
+    """The same checks for whoever runs the tests (no user switch)."""
+
+    def test_root_that_cannot_be_made_fails_start(self):
+        d = Daemon(['maildir {tmp}/file/spool/%d/%u'])
+        self.addCleanup(d.cleanup)
+        open(os.path.join(d.tmp, 'file'), 'w').close()
+        r = run_smtpd(['-d', '-f', d.conf])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(os.path.join(d.tmp, 'file', 'spool'), r.stderr.decode())
+
+    @unittest.skipIf(is_root(), 'root may write anywhere: SpoolRootAsRoot checks '
+                     'an unwritable root as a created user')
+    def test_unwritable_root_fails_start(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        os.chmod(d.spool, 0o555)
+        self.addCleanup(os.chmod, d.spool, 0o755)
+        r = run_smtpd(['-d', '-f', d.conf])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(d.spool, r.stderr.decode())
+
+    def test_reload_to_root_that_cannot_be_made_refused(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.addCleanup(d.stop_and_check)
+        open(os.path.join(d.tmp, 'file'), 'w').close()
+        bad = os.path.join(d.tmp, 'file', 'spool')
+        with open(d.conf) as f:
+            conf = f.read()
+        with open(d.conf, 'w') as f:
+            f.write(conf.replace('maildir %s/' % d.spool, 'maildir %s/' % bad))
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: 'reload failed' in d.stderr()), d.stderr())
+        self.assertIn(bad, d.stderr())
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.envelope(rcpts=('alice@example.org',))
+        c.send('DATA\r\nx\r\n.\r\n')
+        c.expect(354)
+        c.expect(250)
+        self.assertEqual(len(read_new(d.maildir_path('alice'))), 1)
 
 
 if __name__ == '__main__':
