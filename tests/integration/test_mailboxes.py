@@ -40,6 +40,12 @@ def is_root():
     return os.geteuid() == 0
 
 
+def served(d):
+    """Wait until d greets a client: its signals are blocked by then (a
+    SIGHUP sent between bind and that point would end it)."""
+    RawClient(d.port).close()
+
+
 class NothingStoredNothingMade(DaemonTestCase):
     """Recipients that get no message get no maildir."""
 
@@ -275,6 +281,7 @@ class SpoolRootAsRoot(unittest.TestCase):
         os.chown(d.spool, self.pw.pw_uid, self.pw.pw_gid)
         d.start()
         self.addCleanup(d.stop_and_check)
+        served(d)
         other = os.path.join(d.tmp, 'other')
         os.mkdir(other, 0o755)      # root's: the user cannot write it
         with open(d.conf) as f:
@@ -325,6 +332,7 @@ class SpoolRoot(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         self.addCleanup(d.stop_and_check)
+        served(d)
         open(os.path.join(d.tmp, 'file'), 'w').close()
         bad = os.path.join(d.tmp, 'file', 'spool')
         with open(d.conf) as f:
