@@ -58,15 +58,37 @@ void	maildir_set_host(const char *host);
 int	maildir_name(char *buf, size_t bufsz, long long sec, long usec,
 	    pid_t pid, unsigned counter, unsigned rnd);
 
+/* A Maildir++ folder name: at most this long (recipient.c checks it). */
+#define MAILDIR_FOLDER_MAX	64
+
 /*
  * maildir_open - make sure the maildir at path exists below root (no
  * symlinks followed below root) and create a new file: unnamed in its
- * new/ where the filesystem allows (O_TMPFILE), else in its tmp/.
- * Returns 0 or -1 with errno set.
+ * new/ where the filesystem allows (O_TMPFILE), else in its tmp/. With
+ * folder neither NULL nor "" (a Maildir++ folder: one path component
+ * without its dot, no '/', no leading '.'), the file goes into
+ * path/.folder/ instead, made as needed with its tmp/, new/, cur/ and
+ * an empty file maildirfolder (the mailbox itself too). What is created
+ * here is removed again by maildir_abort() if no copy is ever delivered
+ * there (see maildir.c). Returns 0 or -1 with errno set (EINVAL: path
+ * not below root, or a bad folder name).
  */
-int	maildir_open(const char *root, const char *path, struct maildir_file *f);
-/* maildir_forget - close every cached mailbox directory (they are kept
- * for a few seconds after a delivery; see maildir.c). */
+int	maildir_open(const char *root, const char *path, const char *folder,
+	    struct maildir_file *f);
+/*
+ * maildir_usable - whether maildir_open() could deliver to path (and
+ * folder) below root, without creating anything: every existing
+ * directory below root a directory and no symlink, tmp/ and new/ (where
+ * they exist) writable, and where something is missing, its parent
+ * writable. A mailbox delivered to in the last seconds is answered from
+ * the directory cache. Returns 0, or -1 with errno set and *why a short
+ * static text ("new/ is not a directory", "a symlink in the path",
+ * "no permission", ...).
+ */
+int	maildir_usable(const char *root, const char *path, const char *folder,
+	    const char **why);
+/* maildir_forget - close every cached mailbox directory not in use
+ * (they are kept for a few seconds after a delivery; see maildir.c). */
 void	maildir_forget(void);
 /* maildir_expire - close the cached directories no longer in use: a
  * mailbox left idle holds no descriptor for long. */
@@ -81,7 +103,9 @@ int	maildir_link(struct maildir_file *f, int do_fsync);
 /* maildir_finish - let go of the copy after a successful link. */
 void	maildir_finish(struct maildir_file *f);
 /* maildir_abort - close and remove the copy (from tmp/, and new/ if
- * linked). */
+ * linked); the directories its maildir_open() created go too, deepest
+ * first, unless another copy in this process uses that mailbox (or one
+ * is delivered there first). Never the root, never a non-empty one. */
 void	maildir_abort(struct maildir_file *f);
 
 /* maildir_clean_stale - remove our dead processes' files from every

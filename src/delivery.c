@@ -126,7 +126,7 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 	}
 	hlen = (size_t)n;
 	f = &d->files[d->nfiles];
-	if (maildir_open(root, b->path, f) == -1) {
+	if (maildir_open(root, b->path, c->folder, f) == -1) {
 		d->err = errno ? errno : EIO;
 		d->err_copy = d->nfiles;
 		goto out;

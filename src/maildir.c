@@ -1,13 +1,18 @@
 /*
  * maildir.c - where a recipient's copy goes and how it gets there.
  * Owns: %u/%d template expansion, safe directory creation below the
- * spool root, the short-lived cache of mailbox directories, unique file
- * names, the tmp/ -> new/ protocol, and the start-up sweep of stale
- * tmp/ files.
- * Not here: the message bytes (delivery.c writes them through f->fd).
+ * spool root (Maildir++ folders too) and its removal when nothing was
+ * stored, the check that a mailbox can be delivered to (maildir_usable),
+ * the table of mailbox directories in use and recently used, unique
+ * file names, the tmp/ -> new/ protocol, and the start-up sweep of
+ * stale tmp/ files.
+ * Not here: the message bytes (delivery.c writes them through f->fd),
+ * which recipient gets which folder (recipient.c), the spool root
+ * itself (main.c makes and checks it).
  * Threads: every session thread delivers; the name counter is atomic,
- * the directory cache is behind dircache_lk, the host part is set once
- * before the first client thread starts.
+ * the directory table is behind dircache_mu, walks that create and
+ * removals exclude each other through walk_lk, the host part is set
+ * once before the first client thread starts.
  *
  * The maildir protocol: create tmp/NAME with O_EXCL, write, fsync,
  * close, move it to new/NAME, fsync new/. The move is a rename that
@@ -72,7 +77,8 @@
 #define MAILDIR_SWEEP_DEPTH	8
 #define MAILDIR_PATH_MAX	1024
 #define MAILDIR_CACHE_SECS	2	/* see dircache */
-#define MAILDIR_CACHE_MAX	16
+#define MAILDIR_CACHE_MAX	16	/* idle mailboxes kept open */
+#define MAILDIR_DEPTH_MAX	32	/* components removed again (unmake) */
 
 /*
  * A unique name's fields at their longest: seconds (a 64-bit count, its
@@ -90,17 +96,6 @@ _Static_assert(MAILDIR_HOST_MAX >= 64 + HOST_HASH_LEN, "room for a host");
 /* How a copy got into new/ (maildir_file.linked). */
 #define MOVED	1	/* renamed, or an unnamed file linked: none in tmp/ */
 #define LINKED	2	/* linked: tmp/NAME remains until maildir_finish */
-
-/* A mailbox's tmp/ and new/, shared by the cache and every copy being
- * written there; closed when the last reference goes. */
-struct maildir_dirs {
-	int		tmpdir, newdir;
-	dev_t		dev;		/* new/'s identity, for dirsync */
-	ino_t		ino;
-	atomic_int	refs;
-	atomic_int	link_only;	/* no RENAME_NOREPLACE here (NFS) */
-	atomic_int	no_tmpfile;	/* no O_TMPFILE here */
-};
 
 static char		maildir_host[MAILDIR_HOST_MAX + 1] = "localhost";
 static atomic_uint	maildir_counter;
@@ -266,16 +261,18 @@ maildir_set_host(const char *host)
 }
 
 /*
- * open_subdir - open (creating if needed) dir name below fd, no symlinks.
+ * open_subdir - open (creating if needed) dir name below fd, no symlinks;
+ * *made set if it was created here.
  * A new directory is made durable at once (its parent synced), so the
  * fsync of new/ before a 250 never leaves the mailbox itself at risk.
  * Creation happens once per mailbox, so this costs nothing per message.
  */
 static int
-open_subdir(int fd, const char *name)
+open_subdir(int fd, const char *name, int *made)
 {
 	int	d, tries;
 
+	*made = 0;
 	for (tries = 0; tries < 2; tries++) {
 		d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (d != -1 || errno != ENOENT)
@@ -283,8 +280,11 @@ open_subdir(int fd, const char *name)
 		if (mkdirat(fd, name, MAILDIR_DIR_MODE) == -1) {
 			if (errno != EEXIST)
 				return -1;
-		} else if (fsync(fd) == -1)
-			return -1;
+		} else {
+			*made = 1;
+			if (fsync(fd) == -1)
+				return -1;
+		}
 	}
 	return -1;
 }
@@ -336,120 +336,79 @@ unique_name(char *buf, size_t bufsz)
 	    name_pid, atomic_fetch_add(&maildir_counter, 1) + 1, name_rand);
 }
 
-/* dirs_new - a shared pair for tmpdir and newdir (taken over, closed on
- * failure), one reference held; NULL with errno set. */
-static struct maildir_dirs *
-dirs_new(int tmpdir, int newdir)
-{
-	struct maildir_dirs	*d;
-	struct stat		 st;
-	int			 saved;
-
-	if (fstat(newdir, &st) == -1 || (d = malloc(sizeof *d)) == NULL) {
-		saved = errno;
-		close(tmpdir);
-		close(newdir);
-		errno = saved;
-		return NULL;
-	}
-	d->tmpdir = tmpdir;
-	d->newdir = newdir;
-	d->dev = st.st_dev;
-	d->ino = st.st_ino;
-	atomic_init(&d->refs, 1);
-	atomic_init(&d->link_only, 0);
-	atomic_init(&d->no_tmpfile, 0);
-	return d;
-}
-
-static struct maildir_dirs *
-dirs_ref(struct maildir_dirs *d)
-{
-	atomic_fetch_add(&d->refs, 1);
-	return d;
-}
-
-static void
-dirs_release(struct maildir_dirs *d)
-{
-	if (d == NULL || atomic_fetch_sub(&d->refs, 1) != 1)
-		return;
-	close(d->tmpdir);
-	close(d->newdir);
-	free(d);
-}
-
-/* walk - open (creating as needed) the maildir at path below root, no
- * symlinks followed below root; its tmp/ and new/, or NULL. */
-static struct maildir_dirs *
-walk(const char *root, const char *path)
-{
-	char	 rel[MAILDIR_PATH_MAX], *comp, *save = NULL;
-	size_t	 rl = strlen(root);
-	int	 fd, next, tmpdir = -1, newdir = -1, saved;
-
-	if (strncmp(path, root, rl) != 0 ||
-	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
-	    buf_copy(rel, sizeof rel, path + rl) == -1) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((fd = open(rl ? root : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return NULL;
-	for (comp = strtok_r(rel, "/", &save); comp != NULL;
-	    comp = strtok_r(NULL, "/", &save)) {
-		next = open_subdir(fd, comp);
-		saved = errno;
-		close(fd);
-		if (next == -1) {
-			errno = saved;
-			return NULL;
-		}
-		fd = next;
-	}
-	if ((tmpdir = open_subdir(fd, "tmp")) == -1 ||
-	    (newdir = open_subdir(fd, "new")) == -1 ||
-	    (next = open_subdir(fd, "cur")) == -1) {
-		saved = errno;
-		close(fd);
-		if (tmpdir != -1)
-			close(tmpdir);
-		if (newdir != -1)
-			close(newdir);
-		errno = saved;
-		return NULL;
-	}
-	close(next);
-	close(fd);
-	return dirs_new(tmpdir, newdir);
-}
-
 /*
- * The directories of the mailboxes delivered to in the last
- * MAILDIR_CACHE_SECS, MAILDIR_CACHE_MAX of them at most: a busy mailbox
- * then costs one fstat() per message to check instead of a walk from
- * the root. The fds came from the same symlink-refusing walk, and an
- * entry is never used older than that, so a mailbox moved meanwhile
- * is found again soon; a cached new/ found removed, or a file that
- * cannot be created in a cached directory, retries the walk at once.
- * maildir_expire(), called every few seconds by the main thread, closes
- * what has expired: an idle daemon holds no mailbox open (nor keeps an
- * unmount of the spool busy).
- * An entry holds one reference to its pair and every copy being written
- * one more, so a pair dropped from the cache stays open until its last
- * copy is done.
- * Guarded by dircache_lk: lookups share it (many sessions deliver to
- * one mailbox at once), changes take it alone.
+ * The mailboxes in use, and those delivered to in the last
+ * MAILDIR_CACHE_SECS (MAILDIR_CACHE_MAX of those at most): one entry per
+ * directory delivered into (root, path and folder), holding its tmp/ and
+ * new/ open. A busy mailbox then costs one fstat() per message to check
+ * instead of a walk from the root. The fds came from the same
+ * symlink-refusing walk, and an entry is never used for a new copy older
+ * than that, so a mailbox moved meanwhile is found again soon; a cached
+ * new/ found removed, or a file that cannot be created in a cached
+ * directory, retries the walk at once. maildir_expire(), called every
+ * few seconds by the main thread, closes the idle entries that have
+ * expired: an idle daemon holds no mailbox open (nor keeps an unmount
+ * of the spool busy).
+ *
+ * An entry counts the copies being written through it (users), and stays
+ * in the table as long as it has any, even once too old for new copies
+ * (stale): the table knows every mailbox directory this process writes
+ * into. That is what makes it safe to remove what a walk created for a
+ * transaction that stored nothing (three sessions of 100 made-up
+ * recipients that begin DATA and vanish must not leave 300 empty
+ * maildirs): an entry remembers what its walk made (struct made) until
+ * a copy is delivered there, and the last copy to let go of it without
+ * delivering removes those directories again, deepest first, when no
+ * other entry of the same mailbox is in use. Walks that may create hold
+ * walk_lk shared from the first mkdir until their entry is in the table;
+ * a removal holds it alone, so no walk can open a directory it is about
+ * to remove without the removal seeing that walk's entry. rmdir() removes
+ * only empty directories: a mailbox below one of ours (another domain
+ * member) keeps it.
+ * The table, each entry's users, made and flags are guarded by
+ * dircache_mu; dirs_lookup() and dirs_release() take it once per copy.
  */
-struct dircache {
-	char			*key;		/* root NUL path NUL */
-	size_t			 keylen;
-	struct maildir_dirs	*dirs;
-	time_t			 until;
+
+/* What a walk created (made.box and made.sub bits). */
+#define MADE_TMP	0x01
+#define MADE_NEW	0x02
+#define MADE_CUR	0x04
+#define MADE_DIR	0x08	/* the folder's directory itself */
+#define MADE_MARK	0x10	/* the folder's maildirfolder file */
+
+struct made {
+	int		first;	/* first path component created, -1: none */
+	unsigned	box;	/* the mailbox's tmp/ new/ cur/ */
+	unsigned	sub;	/* the folder's directory and its contents */
 };
 
-static pthread_rwlock_t	dircache_lk = PTHREAD_RWLOCK_INITIALIZER;
-static struct dircache	dircache[MAILDIR_CACHE_MAX];
+#define DIRCACHE_BUCKETS	256
+
+/* A mailbox directory's tmp/ and new/, shared by every copy written there. */
+struct maildir_dirs {
+	struct maildir_dirs *next;	/* in its bucket */
+	char		*key;		/* root NUL path NUL folder NUL */
+	size_t		 keylen;
+	size_t		 boxlen;	/* of "root NUL path NUL": the mailbox */
+	unsigned	 hash;		/* of the mailbox part: folders share a bucket */
+	int		 tmpdir, newdir;
+	dev_t		 dev;		/* new/'s identity, for dirsync */
+	ino_t		 ino;
+	dev_t		 boxdev;	/* the mailbox directory's, for removal */
+	ino_t		 boxino;
+	time_t		 until;		/* no new copy through it after this */
+	int		 users;		/* copies being written */
+	int		 fresh;		/* new copies may use it */
+	int		 idle;		/* in idle[] */
+	struct made	 made;		/* until a copy is delivered here */
+	atomic_int	 link_only;	/* no RENAME_NOREPLACE here (NFS) */
+	atomic_int	 no_tmpfile;	/* no O_TMPFILE here */
+};
+
+static pthread_mutex_t	 dircache_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t	 walk_lk = PTHREAD_RWLOCK_INITIALIZER;
+static struct maildir_dirs *dircache[DIRCACHE_BUCKETS];
+static struct maildir_dirs *idle[MAILDIR_CACHE_MAX];	/* fresh, no users */
 
 static time_t
 mono_secs(void)
@@ -460,48 +419,219 @@ mono_secs(void)
 	return ts.tv_sec;
 }
 
-/* cache_key - "root\0path\0" in buf; its length, or 0 if too long. */
+/* key_hash - FNV-1a of the first n bytes of key. */
+static unsigned
+key_hash(const char *key, size_t n)
+{
+	unsigned h = 2166136261u;
+
+	while (n-- > 0) {
+		h ^= (unsigned char)*key++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* make_key - "root\0path\0folder\0" in buf (folder NULL: ""); its
+ * length and *boxlen, or 0 if it does not fit. */
 static size_t
-cache_key(const char *root, const char *path, char *buf, size_t bufsz)
+make_key(const char *root, const char *path, const char *folder, char *buf,
+    size_t bufsz, size_t *boxlen)
 {
 	size_t	rl = strlen(root) + 1, pl = strlen(path) + 1;
+	size_t	fl = (folder != NULL ? strlen(folder) : 0) + 1;
 
-	if (rl + pl > bufsz)
+	if (rl + pl + fl > bufsz)
 		return 0;
 	memcpy(buf, root, rl);
 	memcpy(buf + rl, path, pl);
-	return rl + pl;
+	memcpy(buf + rl + pl, folder != NULL ? folder : "", fl);
+	*boxlen = rl + pl;
+	return rl + pl + fl;
+}
+
+/* dirs_free - close and free an entry no longer listed nor used. */
+static void
+dirs_free(struct maildir_dirs *e)
+{
+	if (e->tmpdir != -1)
+		close(e->tmpdir);
+	if (e->newdir != -1)
+		close(e->newdir);
+	free(e->key);
+	free(e);
+}
+
+/* unlist - take e out of the table (and idle[]); dircache_mu held. */
+static void
+unlist(struct maildir_dirs *e)
+{
+	struct maildir_dirs **pp = &dircache[e->hash % DIRCACHE_BUCKETS];
+
+	for (; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	if (e->idle)
+		for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
+			if (idle[i] == e)
+				idle[i] = NULL;
+	e->idle = 0;
+}
+
+/* go_stale - no new copy through e; freed now if nobody uses it. */
+static void
+go_stale(struct maildir_dirs *e)
+{
+	e->fresh = 0;
+	if (e->users == 0) {
+		unlist(e);
+		dirs_free(e);
+	}
+}
+
+/* go_idle - e's last copy is done: keep it for the next one, in place
+ * of the idle entry closest to expiry if idle[] is full. */
+static void
+go_idle(struct maildir_dirs *e)
+{
+	int	i, victim = 0;
+
+	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
+		if (idle[i] == NULL) {
+			victim = i;
+			break;
+		}
+		if (idle[i]->until < idle[victim]->until)
+			victim = i;
+	}
+	if (idle[victim] != NULL)
+		go_stale(idle[victim]);
+	idle[victim] = e;
+	e->idle = 1;
 }
 
 /* holds - e is the entry for key. */
 static int
-holds(const struct dircache *e, const char *key, size_t keylen)
+holds(const struct maildir_dirs *e, const char *key, size_t keylen)
 {
-	return e->key != NULL && e->keylen == keylen &&
-	    memcmp(e->key, key, keylen) == 0;
+	return e->keylen == keylen && memcmp(e->key, key, keylen) == 0;
 }
 
-/* drop - empty one entry; dircache_lk held for writing. */
+/* find - the fresh entry for key, if any (one too old goes stale);
+ * dircache_mu held. */
+static struct maildir_dirs *
+find(const char *key, size_t keylen, unsigned hash, time_t now)
+{
+	struct maildir_dirs *e;
+
+	for (e = dircache[hash % DIRCACHE_BUCKETS]; e != NULL; e = e->next) {
+		if (!e->fresh || e->hash != hash || !holds(e, key, keylen))
+			continue;
+		if (now < e->until)
+			return e;
+		go_stale(e);
+		return NULL;
+	}
+	return NULL;
+}
+
+/* use - one more copy through e; dircache_mu held. */
+static struct maildir_dirs *
+use(struct maildir_dirs *e)
+{
+	if (e->idle) {
+		for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
+			if (idle[i] == e)
+				idle[i] = NULL;
+		e->idle = 0;
+	}
+	e->users++;
+	return e;
+}
+
+/* dirs_lookup - a fresh cached entry for key, with a user taken; NULL
+ * if none. */
+static struct maildir_dirs *
+dirs_lookup(const char *key, size_t keylen, size_t boxlen)
+{
+	struct maildir_dirs *e;
+	unsigned hash = key_hash(key, boxlen);
+
+	pthread_mutex_lock(&dircache_mu);
+	if ((e = find(key, keylen, hash, mono_secs())) != NULL)
+		use(e);
+	pthread_mutex_unlock(&dircache_mu);
+	return e;
+}
+
+/* dirs_enlist - e (just walked, made filled in) into the table with one
+ * user; if another walk listed the same directory meanwhile, that
+ * entry instead (taking over what e made), and e is freed. */
+static struct maildir_dirs *
+dirs_enlist(struct maildir_dirs *e)
+{
+	struct maildir_dirs *o;
+	time_t	now = mono_secs();
+
+	pthread_mutex_lock(&dircache_mu);
+	if ((o = find(e->key, e->keylen, e->hash, now)) != NULL) {
+		if (e->made.first != -1 &&
+		    (o->made.first == -1 || e->made.first < o->made.first))
+			o->made.first = e->made.first;
+		o->made.box |= e->made.box;
+		o->made.sub |= e->made.sub;
+		use(o);
+		pthread_mutex_unlock(&dircache_mu);
+		dirs_free(e);
+		return o;
+	}
+	e->until = now + MAILDIR_CACHE_SECS;
+	e->fresh = 1;
+	e->users = 1;
+	e->next = dircache[e->hash % DIRCACHE_BUCKETS];
+	dircache[e->hash % DIRCACHE_BUCKETS] = e;
+	pthread_mutex_unlock(&dircache_mu);
+	return e;
+}
+
+/* dirs_release - a copy is done with e (delivered: something is stored
+ * there now, so nothing it made is ever removed); dircache_mu taken. */
 static void
-drop(struct dircache *e)
+dirs_release(struct maildir_dirs *e, int delivered)
 {
-	if (e->key == NULL)
-		return;
-	dirs_release(e->dirs);
-	free(e->key);
-	e->key = NULL;
-	e->dirs = NULL;
+	pthread_mutex_lock(&dircache_mu);
+	if (delivered) {
+		e->made.first = -1;
+		e->made.box = e->made.sub = 0;
+	}
+	if (--e->users == 0) {
+		if (e->fresh)
+			go_idle(e);
+		else {
+			unlist(e);
+			dirs_free(e);
+		}
+	}
+	pthread_mutex_unlock(&dircache_mu);
 }
 
-/* forget - drop every entry, or those expired before now. */
+/* forget - every idle entry closed, or those expired before now; the
+ * ones in use go stale (closed when their last copy is done). */
 static void
 forget(time_t now)
 {
-	pthread_rwlock_wrlock(&dircache_lk);
-	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
-		if (now == 0 || dircache[i].until <= now)
-			drop(&dircache[i]);
-	pthread_rwlock_unlock(&dircache_lk);
+	struct maildir_dirs *e, *next;
+
+	pthread_mutex_lock(&dircache_mu);
+	for (int b = 0; b < DIRCACHE_BUCKETS; b++)
+		for (e = dircache[b]; e != NULL; e = next) {
+			next = e->next;
+			if (now == 0 || (e->users == 0 && e->until <= now))
+				go_stale(e);
+		}
+	pthread_mutex_unlock(&dircache_mu);
 }
 
 void
@@ -516,72 +646,430 @@ maildir_expire(void)
 	forget(mono_secs());
 }
 
-/* cache_invalidate - forget key's entry (its mailbox may have gone). */
-static void
-cache_invalidate(const char *key, size_t keylen)
+/* below_root - path's part below root into rel; -1 (EINVAL) if path is
+ * not root or below it. */
+static int
+below_root(const char *root, const char *path, char *rel, size_t relsz)
 {
-	pthread_rwlock_wrlock(&dircache_lk);
-	for (int i = 0; i < MAILDIR_CACHE_MAX; i++)
-		if (holds(&dircache[i], key, keylen))
-			drop(&dircache[i]);
-	pthread_rwlock_unlock(&dircache_lk);
-}
+	size_t	rl = strlen(root);
 
-/* cache_get - a reference to the cached pair for key; NULL if none (or
- * the entry has expired: then it is dropped). */
-static struct maildir_dirs *
-cache_get(const char *key, size_t keylen)
-{
-	struct maildir_dirs *d = NULL;
-	time_t	now = mono_secs();
-	int	i, expired = 0;
-
-	pthread_rwlock_rdlock(&dircache_lk);
-	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
-		struct dircache *e = &dircache[i];
-		if (!holds(e, key, keylen))
-			continue;
-		if (now >= e->until)
-			expired = 1;
-		else
-			d = dirs_ref(e->dirs);
-		break;
+	if (strncmp(path, root, rl) != 0 ||
+	    (rl > 0 && root[rl - 1] != '/' && path[rl] != '/' && path[rl] != '\0') ||
+	    buf_copy(rel, relsz, path + rl) == -1) {
+		errno = EINVAL;
+		return -1;
 	}
-	pthread_rwlock_unlock(&dircache_lk);
-	if (expired)
-		cache_invalidate(key, keylen);
-	return d;
+	return 0;
 }
 
-/* cache_put - keep a reference to d under key (best effort): in a free
- * slot, else in place of the entry closest to expiry. */
-static void
-cache_put(const char *key, size_t keylen, struct maildir_dirs *d)
+/* open_root - root as a directory (a symlink there is the admin's). */
+static int
+open_root(const char *root)
 {
-	struct dircache	*e, *victim = &dircache[0];
-	char		*k;
-	int		 i;
+	return open(root[0] != '\0' ? root : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
 
-	if ((k = malloc(keylen)) == NULL)
-		return;
-	memcpy(k, key, keylen);
-	pthread_rwlock_wrlock(&dircache_lk);
-	for (i = 0; i < MAILDIR_CACHE_MAX; i++) {
-		e = &dircache[i];
-		if (holds(e, key, keylen)) {
-			victim = e;	/* another thread was first: refresh */
+/* make_mark - the empty file maildirfolder in a folder (Maildir++: it
+ * tells Courier and Dovecot the directory is a folder); *made set if
+ * created here. */
+static int
+make_mark(int fd, int *made)
+{
+	int	m;
+
+	*made = 0;
+	m = openat(fd, "maildirfolder",
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
+	if (m == -1)
+		return errno == EEXIST ? 0 : -1;
+	*made = 1;
+	if (close(m) == -1 || fsync(fd) == -1)
+		return -1;
+	return 0;
+}
+
+/* open_maildir - tmp/, new/ and cur/ of the maildir at fd (created as
+ * needed; MADE_* bits into *made); tmp/ and new/ into e. */
+static int
+open_maildir(int fd, struct maildir_dirs *e, unsigned *made)
+{
+	int	cur, m;
+
+	if ((e->tmpdir = open_subdir(fd, "tmp", &m)) == -1)
+		return -1;
+	*made |= m ? MADE_TMP : 0;
+	if ((e->newdir = open_subdir(fd, "new", &m)) == -1)
+		return -1;
+	*made |= m ? MADE_NEW : 0;
+	if ((cur = open_subdir(fd, "cur", &m)) == -1)
+		return -1;
+	*made |= m ? MADE_CUR : 0;
+	close(cur);
+	return 0;
+}
+
+/* folder_name - ".folder" into buf. */
+static int
+folder_name(const char *folder, char *buf, size_t bufsz)
+{
+	int	n = snprintf(buf, bufsz, ".%s", folder);
+
+	if (n < 0 || (size_t)n >= bufsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * walk - open (creating as needed) the maildir at path below root, and
+ * its folder (Maildir++: path/.folder, with its own tmp/ new/ cur/ and
+ * a maildirfolder file) if folder is not NULL; no symlinks followed
+ * below root. Fills in e's directories and what was made; 0 or -1.
+ * Called with walk_lk held shared.
+ */
+static int
+walk(const char *root, const char *path, const char *folder,
+    struct maildir_dirs *e)
+{
+	char	 rel[MAILDIR_PATH_MAX], sub[NAME_MAX + 1], *comp, *save = NULL;
+	struct stat st;
+	int	 fd, next, saved, m, i = 0;
+
+	if (below_root(root, path, rel, sizeof rel) == -1)
+		return -1;
+	if (folder != NULL && folder_name(folder, sub, sizeof sub) == -1)
+		return -1;
+	if ((fd = open_root(root)) == -1)
+		return -1;
+	for (comp = strtok_r(rel, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save), i++) {
+		next = open_subdir(fd, comp, &m);
+		saved = errno;
+		close(fd);
+		if (next == -1) {
+			errno = saved;
+			return -1;
+		}
+		if (m && e->made.first == -1)
+			e->made.first = i;
+		fd = next;
+	}
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	e->boxdev = st.st_dev;
+	e->boxino = st.st_ino;
+	if (folder == NULL) {
+		if (open_maildir(fd, e, &e->made.box) == -1)
+			goto fail;
+	} else {
+		/* The mailbox first (a reader finds its folders through it). */
+		if (open_maildir(fd, e, &e->made.box) == -1)
+			goto fail;
+		close(e->tmpdir);
+		close(e->newdir);
+		e->tmpdir = e->newdir = -1;
+		next = open_subdir(fd, sub, &m);
+		saved = errno;
+		close(fd);
+		if ((fd = next) == -1) {
+			errno = saved;
+			return -1;
+		}
+		e->made.sub |= m ? MADE_DIR : 0;
+		if (make_mark(fd, &m) == -1)
+			goto fail;
+		e->made.sub |= m ? MADE_MARK : 0;
+		if (open_maildir(fd, e, &e->made.sub) == -1)
+			goto fail;
+	}
+	if (fstat(e->newdir, &st) == -1)
+		goto fail;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	close(fd);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* dirs_walk - a new entry for key: walked (creating what is missing)
+ * and listed, one user taken; NULL with errno set. */
+static struct maildir_dirs *
+dirs_walk(const char *root, const char *path, const char *folder,
+    const char *key, size_t keylen, size_t boxlen)
+{
+	struct maildir_dirs *e;
+	int	 rc, saved;
+
+	if ((e = calloc(1, sizeof *e)) == NULL || (e->key = malloc(keylen)) == NULL) {
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(e->key, key, keylen);
+	e->keylen = keylen;
+	e->boxlen = boxlen;
+	e->hash = key_hash(key, boxlen);
+	e->tmpdir = e->newdir = -1;
+	e->made.first = -1;
+	atomic_init(&e->link_only, 0);
+	atomic_init(&e->no_tmpfile, 0);
+	pthread_rwlock_rdlock(&walk_lk);
+	rc = walk(root, path, folder, e);
+	saved = errno;
+	if (rc == 0)
+		e = dirs_enlist(e);
+	pthread_rwlock_unlock(&walk_lk);
+	if (rc == -1) {
+		/* XXX what a failed walk made stays (a disk full, a
+		 * file where tmp/ belongs): rare, and reported. */
+		dirs_free(e);
+		errno = saved;
+		return NULL;
+	}
+	return e;
+}
+
+/* same_dir - the directory name below fd is the one with dev/ino. */
+static int
+same_dir(int fd, const char *name, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* unmake_maildir - remove new/ cur/ tmp/ of the maildir at fd as made,
+ * in that order, stopping at one that stays (holding mail someone put
+ * there meanwhile): a maildir is left whole or not at all. 0 if all
+ * that was made went. */
+static int
+unmake_maildir(int fd, unsigned made)
+{
+	if ((made & MADE_NEW) && unlinkat(fd, "new", AT_REMOVEDIR) == -1)
+		return -1;
+	if ((made & MADE_CUR) && unlinkat(fd, "cur", AT_REMOVEDIR) == -1)
+		return -1;
+	if ((made & MADE_TMP) && unlinkat(fd, "tmp", AT_REMOVEDIR) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * unmake - remove again what e's walk made (m), deepest first, if the
+ * directories found are still the ones it walked; never the root. Only
+ * empty directories go (rmdir); one still in use by a mailbox below it
+ * stays, and so do its parents. Returns the index of a path component
+ * made and kept because it was not empty (for hand_on), else -1.
+ * Called with walk_lk held alone.
+ */
+static int
+unmake(const struct maildir_dirs *e, const struct made *m)
+{
+	const char *root = e->key, *path = root + strlen(root) + 1;
+	const char *folder = path + strlen(path) + 1;
+	char	 rel[MAILDIR_PATH_MAX], sub[NAME_MAX + 1], *comp, *save = NULL;
+	char	*comps[MAILDIR_DEPTH_MAX];
+	int	 fds[MAILDIR_DEPTH_MAX + 1], n = 0, i, box, kept = -1;
+
+	if (below_root(root, path, rel, sizeof rel) == -1 ||
+	    (*folder != '\0' && folder_name(folder, sub, sizeof sub) == -1))
+		return -1;
+	if ((fds[0] = open_root(root)) == -1)
+		return -1;
+	for (comp = strtok_r(rel, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save)) {
+		if (n == MAILDIR_DEPTH_MAX)	/* XXX deeper ones are kept */
+			goto out;
+		fds[n + 1] = openat(fds[n], comp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fds[n + 1] == -1)
+			goto out;
+		comps[n++] = comp;
+	}
+	box = fds[n];
+	if (*folder == '\0') {
+		if (!same_dir(box, "new", e->dev, e->ino))
+			goto out;
+	} else {
+		int	f = openat(box, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (f == -1)
+			goto out;
+		if (!same_dir(f, "new", e->dev, e->ino)) {
+			close(f);
+			goto out;
+		}
+		if (unmake_maildir(f, m->sub) == -1 || ((m->sub & MADE_MARK) &&
+		    unlinkat(f, "maildirfolder", 0) == -1)) {
+			close(f);
+			goto out;
+		}
+		close(f);
+		if ((m->sub & MADE_DIR) && unlinkat(box, sub, AT_REMOVEDIR) == -1)
+			goto out;
+	}
+	if (m->first == -1 && m->box == 0)
+		goto out;
+	if (!same_dir(fds[n > 0 ? n - 1 : 0], n > 0 ? comps[n - 1] : ".",
+	    e->boxdev, e->boxino) || unmake_maildir(box, m->box) == -1)
+		goto out;
+	for (i = n - 1; m->first != -1 && i >= m->first; i--)
+		if (unlinkat(fds[i], comps[i], AT_REMOVEDIR) == -1) {
+			if (errno == ENOTEMPTY || errno == EEXIST)
+				kept = i;
 			break;
 		}
-		if (victim->key != NULL &&
-		    (e->key == NULL || e->until < victim->until))
-			victim = e;
+out:
+	for (i = 0; i <= n; i++)
+		close(fds[i]);
+	return kept;
+}
+
+/* comp_next - the component of p at *i onwards: its length, *i moved
+ * past it (repeated '/' skipped); 0 at the end. */
+static size_t
+comp_next(const char *p, size_t *i)
+{
+	size_t	start, len;
+
+	while (p[*i] == '/')
+		(*i)++;
+	start = *i;
+	while (p[*i] != '\0' && p[*i] != '/')
+		(*i)++;
+	len = *i - start;
+	return len;
+}
+
+/* below_comp - o's mailbox is below component k of e's path (same
+ * root, the same components 0..k). */
+static int
+below_comp(const struct maildir_dirs *e, const struct maildir_dirs *o, int k)
+{
+	const char *ep = e->key + strlen(e->key) + 1, *op = o->key + strlen(o->key) + 1;
+	size_t	 rl = strlen(e->key), ei, oi, el, ol;
+	int	 c;
+
+	if (strcmp(e->key, o->key) != 0)
+		return 0;
+	ei = oi = rl;
+	for (c = 0; c <= k; c++) {
+		size_t es, os;
+
+		el = comp_next(ep, &ei);
+		es = ei - el;
+		ol = comp_next(op, &oi);
+		os = oi - ol;
+		if (el == 0 || el != ol || memcmp(ep + es, op + os, el) != 0)
+			return 0;
 	}
-	drop(victim);
-	victim->key = k;
-	victim->keylen = keylen;
-	victim->dirs = dirs_ref(d);
-	victim->until = mono_secs() + MAILDIR_CACHE_SECS;
-	pthread_rwlock_unlock(&dircache_lk);
+	return 1;
+}
+
+/* hand_on - directory k of e's path, made by e's walk, could not go
+ * yet (another mailbox below it is in use): the first such one in use
+ * removes it in its turn; dircache_mu held. */
+static void
+hand_on(const struct maildir_dirs *e, int k)
+{
+	struct maildir_dirs *o;
+
+	for (int b = 0; b < DIRCACHE_BUCKETS; b++)
+		for (o = dircache[b]; o != NULL; o = o->next)
+			if (o != e && o->users > 0 && below_comp(e, o, k)) {
+				if (o->made.first == -1 || k < o->made.first)
+					o->made.first = k;
+				return;
+			}
+}
+
+/* Who else uses a mailbox (box_users). */
+#define BOX_ALONE	0	/* nobody: all that was made can go */
+#define BOX_SHARED	1	/* another folder (or the INBOX) of it */
+#define BOX_BUSY	2	/* e itself, or another entry for its key */
+
+/* box_users - who else writes copies into e's mailbox; the first other
+ * entry of it in use into *other; dircache_mu held. */
+static int
+box_users(const struct maildir_dirs *e, struct maildir_dirs **other)
+{
+	struct maildir_dirs *o;
+	int	 r = BOX_ALONE;
+
+	*other = NULL;
+	if (e->users != 1)
+		return BOX_BUSY;
+	for (o = dircache[e->hash % DIRCACHE_BUCKETS]; o != NULL; o = o->next) {
+		if (o == e || o->users == 0 || o->boxlen != e->boxlen ||
+		    memcmp(o->key, e->key, e->boxlen) != 0)
+			continue;
+		if (holds(o, e->key, e->keylen))
+			return BOX_BUSY;
+		if (*other == NULL)
+			*other = o;
+		r = BOX_SHARED;
+	}
+	return r;
+}
+
+/*
+ * let_go - a copy that stored nothing is done with e. What e's walk
+ * made goes again when no other copy uses it: all of it when nobody
+ * else writes into that mailbox, only the folder when another folder of
+ * it (or its INBOX) has a copy being written, which then inherits the
+ * rest to remove in its turn.
+ */
+static void
+let_go(struct maildir_dirs *e)
+{
+	struct maildir_dirs *o, *next, *other;
+	struct made m = { -1, 0, 0 };
+	int	 made, who, kept;
+
+	pthread_mutex_lock(&dircache_mu);
+	made = e->made.first != -1 || e->made.box || e->made.sub;
+	pthread_mutex_unlock(&dircache_mu);
+	if (made) {
+		pthread_rwlock_wrlock(&walk_lk);
+		pthread_mutex_lock(&dircache_mu);
+		who = box_users(e, &other);
+		if (who == BOX_SHARED) {
+			m.sub = e->made.sub;
+			if (e->made.first != -1 && (other->made.first == -1 ||
+			    e->made.first < other->made.first))
+				other->made.first = e->made.first;
+			other->made.box |= e->made.box;
+		} else if (who == BOX_ALONE) {
+			m = e->made;
+			/* Nothing new through this mailbox's cached entries
+			 * while (and after) its directories go. */
+			for (o = dircache[e->hash % DIRCACHE_BUCKETS]; o; o = next) {
+				next = o->next;
+				if (o != e && o->boxlen == e->boxlen &&
+				    memcmp(o->key, e->key, e->boxlen) == 0)
+					go_stale(o);
+			}
+		}
+		if (who != BOX_BUSY) {
+			e->made.first = -1;
+			e->made.box = e->made.sub = 0;
+			e->fresh = 0;
+		}
+		pthread_mutex_unlock(&dircache_mu);
+		if ((m.first != -1 || m.box || m.sub) && (kept = unmake(e, &m)) != -1) {
+			pthread_mutex_lock(&dircache_mu);
+			hand_on(e, kept);
+			pthread_mutex_unlock(&dircache_mu);
+		}
+		pthread_rwlock_unlock(&walk_lk);
+	}
+	dirs_release(e, 0);
 }
 
 /* open_tmp - create f's file: unnamed in new/ (O_TMPFILE), else in tmp/;
@@ -620,43 +1108,212 @@ removed(struct maildir_dirs *d)
 	return fstat(d->newdir, &st) == 0 && st.st_nlink == 0;
 }
 
-int
-maildir_open(const char *root, const char *path, struct maildir_file *f)
+/* folder_ok - NULL for the INBOX ("" too), else a name that makes one
+ * path component after its dot; -1 (EINVAL) if it cannot. */
+static int
+folder_ok(const char **folder)
 {
-	char	key[2 * MAILDIR_PATH_MAX];
-	size_t	keylen = cache_key(root, path, key, sizeof key);
-	int	cached, saved;
+	if (*folder != NULL && **folder == '\0')
+		*folder = NULL;
+	if (*folder != NULL && !path_part_ok(*folder, MAILDIR_FOLDER_MAX)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+maildir_open(const char *root, const char *path, const char *folder,
+    struct maildir_file *f)
+{
+	char	key[2 * MAILDIR_PATH_MAX + MAILDIR_FOLDER_MAX + 1];
+	size_t	keylen, boxlen;
+	int	saved;
 
 	f->fd = -1;
 	f->linked = 0;
+	f->unnamed = 0;
 	f->name[0] = '\0';
-	f->dirs = keylen > 0 ? cache_get(key, keylen) : NULL;
-	cached = f->dirs != NULL;
-	if (!cached && (f->dirs = walk(root, path)) == NULL)
+	f->dirs = NULL;
+	if (folder_ok(&folder) == -1)
 		return -1;
+	if ((keylen = make_key(root, path, folder, key, sizeof key, &boxlen)) == 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (unique_name(f->name, sizeof f->name) == -1) {
 		errno = ENAMETOOLONG;
-		goto fail;
+		return -1;
 	}
-	if (cached && (removed(f->dirs) || open_tmp(f) == -1)) {
+	if ((f->dirs = dirs_lookup(key, keylen, boxlen)) != NULL) {
+		if (!removed(f->dirs) && open_tmp(f) != -1)
+			return 0;
 		/* The mailbox may have gone since it was cached: walk again. */
-		cache_invalidate(key, keylen);
-		dirs_release(f->dirs);
-		cached = 0;
-		if ((f->dirs = walk(root, path)) == NULL)
-			return -1;
+		pthread_mutex_lock(&dircache_mu);
+		f->dirs->fresh = 0;
+		pthread_mutex_unlock(&dircache_mu);
+		let_go(f->dirs);
+		f->dirs = NULL;
 	}
-	if (f->fd == -1 && open_tmp(f) == -1)
-		goto fail;
-	if (!cached && keylen > 0)
-		cache_put(key, keylen, f->dirs);
+	if ((f->dirs = dirs_walk(root, path, folder, key, keylen, boxlen)) == NULL)
+		return -1;
+	if (open_tmp(f) == -1) {
+		saved = errno;
+		let_go(f->dirs);
+		f->dirs = NULL;
+		errno = saved;
+		return -1;
+	}
 	return 0;
-fail:
-	saved = errno;
-	dirs_release(f->dirs);
-	f->dirs = NULL;
-	errno = saved;
+}
+
+/*
+ * maildir_usable: each step is what walk() would do, without doing it.
+ * A component that exists must open as a directory without following a
+ * symlink (and readable: walk() opens it); one that is missing needs a
+ * parent we may write into and search. tmp/ and new/ must also be
+ * writable, where the files are made. faccessat(AT_EACCESS) asks with
+ * our effective ids, the ones the delivery runs with.
+ */
+
+/* Why a directory of the maildir cannot be used: [what][which]. */
+enum { U_SYMLINK, U_NOTDIR, U_PERM, U_OTHER };
+static const char *const usable_why[4][4] = {
+	{ "a symlink in the path", "tmp/ is a symlink", "new/ is a symlink",
+	  "cur/ is a symlink" },
+	{ "a path component is not a directory", "tmp/ is not a directory",
+	  "new/ is not a directory", "cur/ is not a directory" },
+	{ "no permission", "no permission in tmp/", "no permission in new/",
+	  "no permission in cur/" },
+	{ "a directory cannot be opened", "tmp/ cannot be opened",
+	  "new/ cannot be opened", "cur/ cannot be opened" },
+};
+
+/* writable - we may create entries in the directory fd. */
+static int
+writable(int fd, const char *name, const char **why)
+{
+	if (faccessat(fd, name, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+	*why = errno == EROFS ? "read-only file system" : "no permission";
 	return -1;
+}
+
+/* probe - open name below fd as walk() would: 1 with *sub, 0 if it is
+ * missing and can be created, -1 with errno and *why. which: 0 for a
+ * path component, 1..3 for tmp/ new/ cur/. */
+static int
+probe(int fd, const char *name, int which, int *sub, const char **why)
+{
+	struct stat st;
+	int	 err;
+
+	*sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*sub != -1)
+		return 1;
+	err = errno;
+	if (err == ENOENT)
+		return writable(fd, ".", why) == -1 ? -1 : 0;
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			*why = usable_why[U_SYMLINK][which];
+			errno = ELOOP;
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			*why = usable_why[U_NOTDIR][which];
+			errno = ENOTDIR;
+			return -1;
+		}
+	}
+	*why = usable_why[err == EACCES || err == EPERM ? U_PERM : U_OTHER][which];
+	errno = err;
+	return -1;
+}
+
+/* usable_maildir - tmp/ new/ cur/ of the maildir at fd are usable or
+ * can be made; 1 if all three exist. */
+static int
+usable_maildir(int fd, const char **why)
+{
+	static const char *const names[] = { "tmp", "new", "cur" };
+	int	 i, r, sub, all = 1;
+
+	for (i = 0; i < 3; i++) {
+		if ((r = probe(fd, names[i], i + 1, &sub, why)) == -1)
+			return -1;
+		if (r == 0) {
+			all = 0;
+			continue;
+		}
+		r = i < 2 ? writable(sub, ".", why) : 0;
+		close(sub);
+		if (r == -1) {
+			*why = usable_why[U_PERM][i + 1];
+			return -1;
+		}
+	}
+	return all;
+}
+
+int
+maildir_usable(const char *root, const char *path, const char *folder,
+    const char **why)
+{
+	char	 rel[MAILDIR_PATH_MAX], key[2 * MAILDIR_PATH_MAX + MAILDIR_FOLDER_MAX + 1];
+	char	 sub[NAME_MAX + 1], *comp, *save = NULL;
+	struct maildir_dirs *e;
+	size_t	 keylen, boxlen;
+	int	 fd, next, r, saved, ok;
+
+	*why = "bad folder name";
+	if (folder_ok(&folder) == -1)
+		return -1;
+	*why = "not below the spool root";
+	if (below_root(root, path, rel, sizeof rel) == -1)
+		return -1;
+	*why = "path too long";
+	if ((keylen = make_key(root, path, folder, key, sizeof key, &boxlen)) == 0 ||
+	    (folder != NULL && folder_name(folder, sub, sizeof sub) == -1)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* Delivered to in the last seconds: that walk is answer enough. */
+	pthread_mutex_lock(&dircache_mu);
+	e = find(key, keylen, key_hash(key, boxlen), mono_secs());
+	ok = e != NULL && !removed(e);
+	pthread_mutex_unlock(&dircache_mu);
+	if (ok)
+		return 0;
+	if ((fd = open_root(root)) == -1) {
+		*why = errno == ENOENT ? "no spool root" :
+		    errno == EACCES ? "no permission" : "the spool root cannot be opened";
+		return -1;
+	}
+	for (comp = strtok_r(rel, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save)) {
+		r = probe(fd, comp, 0, &next, why);
+		saved = errno;
+		close(fd);
+		errno = saved;
+		if (r <= 0)
+			return r;
+		fd = next;
+	}
+	if ((r = usable_maildir(fd, why)) == 1 && folder != NULL) {
+		r = probe(fd, sub, 0, &next, why);
+		if (r == 1) {
+			saved = errno;
+			close(fd);
+			fd = next;
+			errno = saved;
+			r = usable_maildir(fd, why);
+		}
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r == -1 ? -1 : 0;
 }
 
 int
@@ -728,7 +1385,7 @@ maildir_finish(struct maildir_file *f)
 		return;
 	if (f->linked == LINKED)
 		(void)unlinkat(f->dirs->tmpdir, f->name, 0);
-	dirs_release(f->dirs);
+	dirs_release(f->dirs, 1);
 	f->dirs = NULL;
 }
 
@@ -745,7 +1402,7 @@ maildir_abort(struct maildir_file *f)
 		(void)unlinkat(f->dirs->newdir, f->name, 0);
 	if (f->linked != MOVED && !f->unnamed)
 		(void)unlinkat(f->dirs->tmpdir, f->name, 0);
-	dirs_release(f->dirs);
+	let_go(f->dirs);
 	f->dirs = NULL;
 }
 

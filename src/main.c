@@ -1,7 +1,7 @@
 /*
  * main.c - start-up and signals. The only file with main().
- * Owns: the command line, loading the config, binding, creating the
- * spool root, dropping privileges, detaching, the pid file, and the
+ * Owns: the command line, loading the config, binding, creating and
+ * checking the spool root (start-up and reload), dropping privileges, detaching, the pid file, and the
  * signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line),
  * which also keeps house: idle mailboxes closed, freed memory returned.
  * Not here: parsing (config.c), accepting (listener.c), the protocol
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +66,9 @@ static void	parse_options(int, char *[], struct options *);
 static int	absolute(const char *, char *, size_t);
 static void	remember_paths(struct options *);
 static struct config *load_config(const char *, FILE *);
-static int	mkdirs(const char *);
+static int	mkdirs(const char *, int *);
+static int	spool_access(const char *, const struct passwd *);
+static const char *run_as(const struct passwd *, char *, size_t);
 static struct passwd *service_user(const struct config *, const char *);
 static void	raise_nofile(void);
 static void	prepare_spool(const struct config *, const struct passwd *);
@@ -186,13 +189,18 @@ load_config(const char *path, FILE *err)
 	return cf;
 }
 
-/* mkdirs - create path and its parents (0700 for new ones). */
+/*
+ * mkdirs - create path and its parents: parents mode 0755 (whatever the
+ * umask: the user must get through them), path itself 0700. *made is
+ * set if path itself was created here.
+ */
 static int
-mkdirs(const char *path)
+mkdirs(const char *path, int *made)
 {
 	char	tmp[PATH_MAX];
 	size_t	i;
 
+	*made = 0;
 	if (buf_copy(tmp, sizeof tmp, path) == -1) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -201,13 +209,90 @@ mkdirs(const char *path)
 		if (tmp[i] != '/')
 			continue;
 		tmp[i] = '\0';
-		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+		if (mkdir(tmp, 0755) == 0) {
+			if (chmod(tmp, 0755) == -1)
+				return -1;
+		} else if (errno != EEXIST)
 			return -1;
 		tmp[i] = '/';
 	}
-	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+	if (mkdir(tmp, 0700) == 0)
+		*made = 1;
+	else if (errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+/*
+ * spool_access - 0 if the spool root is a directory that user pw (NULL:
+ * we ourselves) may create entries in and search, else -1 with errno.
+ * Another uid's rights cannot be asked of the kernel (faccessat checks
+ * our own ids), and working them out from the mode bits misses ACLs,
+ * read-only mounts and the ancestors' search bits. So at start-up, as
+ * root, a child process becomes that user (supplementary groups too,
+ * as drop_privileges() does) and asks access(2) for itself; no thread
+ * exists yet, so the child may call initgroups().
+ */
+static int
+spool_access(const char *root, const struct passwd *pw)
+{
+	struct stat st;
+	pid_t	pid;
+	int	status, err;
+
+	if (pw == NULL) {
+		if (faccessat(AT_FDCWD, root, W_OK | X_OK, AT_EACCESS) == -1)
+			return -1;
+		if (stat(root, &st) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return -1;
+		}
+		return 0;
+	}
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+			_exit(255);
+		if (access(root, W_OK | X_OK) == -1)
+			_exit(errno > 0 && errno < 255 ? errno : EACCES);
+		if (stat(root, &st) == -1)
+			_exit(errno > 0 && errno < 255 ? errno : EIO);
+		_exit(S_ISDIR(st.st_mode) ? 0 : ENOTDIR);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
+		errno = EPERM;	/* could not become the user */
+		return -1;
+	}
+	if ((err = WEXITSTATUS(status)) != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* run_as - the name of the user deliveries run as, for messages. */
+static const char *
+run_as(const struct passwd *pw, char *buf, size_t size)
+{
+	struct passwd	 pwd, *res = NULL;
+	char		 pwbuf[1024];
+
+	if (pw != NULL)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else if (getpwuid_r(geteuid(), &pwd, pwbuf, sizeof pwbuf, &res) == 0 &&
+	    res != NULL)
+		snprintf(buf, size, "%s", res->pw_name);
+	else
+		snprintf(buf, size, "uid %ld", (long)geteuid());
+	return buf;
 }
 
 /* service_user - the user to become, looked up while still root; NULL
@@ -236,17 +321,26 @@ service_user(const struct config *cf, const char *conffile)
 	return pw;
 }
 
-/* prepare_spool - create the spool root, owned by the delivery user. */
+/*
+ * prepare_spool - the spool root must exist (it is made if missing, its
+ * parents too) and be writable by the user deliveries run as, or we do
+ * not start. A root made here is given to that user; one that existed
+ * keeps its owner (it may be /var/mail, or someone's home directory).
+ */
 static void
 prepare_spool(const struct config *cf, const struct passwd *pw)
 {
-	struct stat st;
+	char	user[LOGIN_NAME_MAX + 32];
+	int	made;
 
-	if (mkdirs(cf->spool_root) == -1)
-		fatal("cannot create spool %s", cf->spool_root);
-	if (pw != NULL && stat(cf->spool_root, &st) == 0 && st.st_uid == 0 &&
-	    chown(cf->spool_root, pw->pw_uid, pw->pw_gid) == -1)
-		fatal("chown %s", cf->spool_root);
+	run_as(pw, user, sizeof user);
+	if (mkdirs(cf->spool_root, &made) == -1)
+		fatal("spool root %s: cannot create it", cf->spool_root);
+	if (made && pw != NULL && chown(cf->spool_root, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("spool root %s: chown to %s", cf->spool_root, pw->pw_name);
+	if (spool_access(cf->spool_root, pw) == -1)
+		fatal("spool root %s: not writable by user %s (give it to that "
+		    "user, or choose another maildir)", cf->spool_root, user);
 }
 
 /* open_service - what needs root: sockets, the spool root; then say
@@ -417,8 +511,9 @@ log_lines(const char *prefix, char *text)
 /*
  * reload - SIGHUP: a new config for new sessions, or keep the old one.
  * Nothing here may exit: every check is made by load_config(), and a
- * config that fails one, or whose spool root cannot be created, is
- * refused with the one in force kept.
+ * config that fails one, or whose spool root cannot be created or is
+ * not writable by the user we run as, is refused with the one in force
+ * kept.
  */
 static void
 reload(const char *path)
@@ -428,15 +523,26 @@ reload(const char *path)
 	char		*msg = NULL;
 	size_t		 msglen = 0;
 	FILE		*err = open_memstream(&msg, &msglen);
+	char		 user[LOGIN_NAME_MAX + 32];
+	int		 made;
 
 	cf = load_config(path, err != NULL ? err : stderr);
 	if (err != NULL)
 		fclose(err);
 	log_lines("reload: ", msg);
 	free(msg);
-	/* Created with the rights we run with now (no chown: not root). */
-	if (cf != NULL && mkdirs(cf->spool_root) == -1) {
-		log_warn("reload: %s: cannot create spool %s", path, cf->spool_root);
+	/* Made with the rights we run with now (never chowned: we are
+	 * the user by now, or root without one), and checked as at
+	 * start-up, as ourselves. */
+	run_as(NULL, user, sizeof user);
+	if (cf != NULL && mkdirs(cf->spool_root, &made) == -1) {
+		log_warn("reload: %s: cannot create spool %s as user %s",
+		    path, cf->spool_root, user);
+		config_free(cf);
+		cf = NULL;
+	} else if (cf != NULL && spool_access(cf->spool_root, NULL) == -1) {
+		log_warn("reload: %s: spool %s not writable by user %s",
+		    path, cf->spool_root, user);
 		config_free(cf);
 		cf = NULL;
 	}

@@ -101,6 +101,11 @@ def start_smtpd(test, extra=()):
     # let unprivileged readers (Dovecot's mail processes) through the 0700
     # temp dir the harness made; harmless when smtpd keeps root
     os.chmod(d.tmp, 0o755)
+    # smtpd gives away only a spool root it makes: hand ours to the user
+    for line in extra:
+        if line.split()[:1] == ['user']:
+            pw = pwd.getpwnam(line.split()[1])
+            os.chown(d.spool, pw.pw_uid, pw.pw_gid)
     d.start()
     test.addCleanup(d.stop_and_check)
     return d

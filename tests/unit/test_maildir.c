@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -385,7 +387,7 @@ deliver(const char *root, const char *path, const char *text, char *name,
 	struct maildir_file f;
 	size_t	len = strlen(text);
 
-	if (maildir_open(root, path, &f) == -1)
+	if (maildir_open(root, path, NULL, &f) == -1)
 		return -1;
 	if (write(f.fd, text, len) != (ssize_t)len ||
 	    maildir_sync(&f, do_fsync) == -1 || maildir_link(&f, do_fsync) == -1) {
@@ -471,19 +473,19 @@ test_open_refusals(void)
 	REQUIRE(scratch(root, sizeof root) == 0);
 	/* Not below root. */
 	errno = 0;
-	CHECK_EQ_INT(maildir_open(root, "/elsewhere/x", &f), -1);
+	CHECK_EQ_INT(maildir_open(root, "/elsewhere/x", NULL, &f), -1);
 	CHECK_EQ_INT(errno, EINVAL);
 	CHECK_EQ_INT(f.fd, -1);
 	CHECK(f.dirs == NULL);
 	/* Root missing. */
 	snprintf(path, sizeof path, "%s/none", root);
-	CHECK_EQ_INT(maildir_open(path, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(path, path, NULL, &f), -1);
 	CHECK_EQ_INT(errno, ENOENT);
 	/* A component is a plain file. */
 	snprintf(path, sizeof path, "%s/file", root);
 	REQUIRE(close(open(path, O_WRONLY | O_CREAT, 0600)) == 0);
 	snprintf(path, sizeof path, "%s/file/alice", root);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(errno, ENOTDIR);
 	rm_tree(root);
 }
@@ -505,7 +507,7 @@ test_open_prefix_sibling(void)
 	REQUIRE(mkdir(root, 0700) == 0);
 	join(path, sizeof path, base, "spool2/u");
 	errno = 0;
-	if (!CHECK_EQ_INT(maildir_open(root, path, &f), -1))
+	if (!CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1))
 		maildir_abort(&f);
 	else
 		CHECK_EQ_INT(errno, EINVAL);
@@ -532,17 +534,17 @@ test_symlinks(void)
 	REQUIRE(mkdir(path, 0700) == 0);
 	snprintf(link, sizeof link, "%s/example.org/carol", root);
 	REQUIRE(symlink(out, link) == 0);
-	CHECK_EQ_INT(maildir_open(root, link, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, link, NULL, &f), -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 	snprintf(path, sizeof path, "%s/example.org/carol/sub", root);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 
 	/* root/evil.example -> out (a domain directory) */
 	snprintf(link, sizeof link, "%s/evil.example", root);
 	REQUIRE(symlink(out, link) == 0);
 	snprintf(path, sizeof path, "%s/evil.example/dave", root);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 
 	/* root/example.org/bob/tmp -> out; also new/ -> out */
@@ -550,14 +552,14 @@ test_symlinks(void)
 	REQUIRE(mkdir(path, 0700) == 0);
 	join(link, sizeof link, path, "tmp");
 	REQUIRE(symlink(out, link) == 0);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(f.fd, -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 	snprintf(path, sizeof path, "%s/example.org/erin", root);
 	REQUIRE(mkdir(path, 0700) == 0);
 	join(link, sizeof link, path, "new");
 	REQUIRE(symlink(out, link) == 0);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 	/* ... and leaves no tmp file behind in the real tmp/. */
 	CHECK_EQ_INT(count2(path, "tmp"), 0);
@@ -566,7 +568,7 @@ test_symlinks(void)
 	snprintf(path, sizeof path, "%s/example.org/frank", root);
 	snprintf(link, sizeof link, "%s/made-by-symlink", out);
 	REQUIRE(symlink(link, path) == 0);
-	CHECK_EQ_INT(maildir_open(root, path, &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, NULL, &f), -1);
 	CHECK_EQ_INT(count(out, NULL, 0), 0);
 
 	/* The root itself may be a symlink (the admin's choice). */
@@ -617,7 +619,7 @@ test_cache(void)
 	CHECK_EQ_INT(deliver(root, path, "five\n", NULL, 0, 1), 0);
 	snprintf(other, sizeof other, "%s/example.net", root);
 	errno = 0;
-	if (!CHECK_EQ_INT(maildir_open(other, path, &f), -1))
+	if (!CHECK_EQ_INT(maildir_open(other, path, NULL, &f), -1))
 		maildir_abort(&f);
 	else
 		CHECK_EQ_INT(errno, EINVAL);
@@ -702,23 +704,25 @@ test_removed_while_cached(void)
 		removed_while_cached("/dev/shm");
 }
 
-/* Aborted at every step, a copy leaves nothing in new/ or tmp/, and
- * no fd open: as an unnamed file (mode 0) and in tmp/ (mode 1). */
+/* Aborted at every step, a copy leaves nothing in new/ or tmp/, no
+ * directory its open made, and no fd open: as an unnamed file (mode 0)
+ * and in tmp/ (mode 1). */
 static void
 test_abort(void)
 {
-	char	 root[512], path[1024];
+	char	 root[512], path[1024], dpath[1024];
 	struct maildir_file f;
 	int	 fds0 = open_fds();
 
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/u", root);
+	snprintf(dpath, sizeof dpath, "%s/d", root);
 	for (int mode = 0; mode < 2; mode++) {
 		tmpfile_unsupported = mode;
 		maildir_forget();	/* the fallback is learnt per mailbox */
 
 		/* Abort after link: neither new/ nor tmp/ keeps it. */
-		REQUIRE(maildir_open(root, path, &f) == 0);
+		REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 		CHECK_EQ_INT(f.unnamed, !mode);
 		CHECK(write(f.fd, "x\n", 2) == 2);
 		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
@@ -729,37 +733,38 @@ test_abort(void)
 		CHECK_EQ_INT(count2(path, "new"), 1);
 		CHECK_EQ_INT(count2(path, "tmp"), 0);	/* moved, not linked */
 		maildir_abort(&f);
-		CHECK_EQ_INT(count2(path, "new"), 0);
-		CHECK_EQ_INT(count2(path, "tmp"), 0);
+		/* Nothing stored: the maildir it made (and its parent d/)
+		 * is gone again; the root stays. */
+		CHECK(!is_dir(path));
+		CHECK(!is_dir(dpath));
+		CHECK(is_dir(root));
 		CHECK(f.dirs == NULL);
 		maildir_abort(&f);	/* twice is harmless */
 
 		/* Abort while still open. */
-		REQUIRE(maildir_open(root, path, &f) == 0);
+		REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 		CHECK_EQ_INT(count2(path, "tmp"), mode);
 		CHECK_EQ_INT(count2(path, "new"), 0);
 		maildir_abort(&f);
 		CHECK_EQ_INT(f.fd, -1);
-		CHECK_EQ_INT(count2(path, "tmp"), 0);
-		CHECK_EQ_INT(count2(path, "new"), 0);
+		CHECK(!is_dir(dpath));
 
 		/* Abort after sync, before link. */
-		REQUIRE(maildir_open(root, path, &f) == 0);
+		REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 		CHECK_EQ_INT(maildir_sync(&f, 1), 0);
 		maildir_abort(&f);
 		CHECK_EQ_INT(f.fd, -1);
-		CHECK_EQ_INT(count2(path, "tmp"), 0);
-		CHECK_EQ_INT(count2(path, "new"), 0);
+		CHECK(!is_dir(dpath));
 
 		/* Finish, then abort: the delivered copy stays. */
-		REQUIRE(maildir_open(root, path, &f) == 0);
+		REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
 		CHECK_EQ_INT(maildir_link(&f, 1), 0);
 		maildir_finish(&f);
 		maildir_abort(&f);
 		CHECK_EQ_INT(count2(path, "new"), 1);
 		CHECK_EQ_INT(count2(path, "tmp"), 0);
-		rm_tree(path);
+		rm_tree(dpath);
 	}
 	tmpfile_unsupported = 0;
 	maildir_forget();
@@ -781,7 +786,7 @@ test_unnamed(void)
 
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/v", root);
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 1);
 	CHECK(write(f.fd, "x\n", 2) == 2);
 	CHECK_EQ_INT(count2(path, "new"), 0);
@@ -812,7 +817,7 @@ test_unnamed(void)
 	 * while it is cached. */
 	tmpfile_unsupported = 1;
 	tmpfiles = tmpfile_calls;
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 0);
 	CHECK_EQ_INT(count2(path, "tmp"), 1);
 	maildir_abort(&f);
@@ -823,7 +828,7 @@ test_unnamed(void)
 	CHECK_EQ_INT(count2(path, "tmp"), 0);
 	/* Found again after the cache lets go: unnamed once more. */
 	maildir_forget();
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 1);
 	CHECK_EQ_INT(tmpfile_calls, tmpfiles + 2);
 	maildir_abort(&f);
@@ -845,7 +850,7 @@ test_link_fallback(void)
 	rename_unsupported = 1;
 	tmpfile_unsupported = 1;	/* only a named file is renamed */
 
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK(write(f.fd, "hello\n", 6) == 6);
 	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
 	CHECK_EQ_INT(maildir_link(&f, 1), 0);
@@ -862,7 +867,7 @@ test_link_fallback(void)
 	close(fd);
 
 	/* Abort after a fallback link: gone from both. */
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(maildir_sync(&f, 0), 0);
 	CHECK_EQ_INT(maildir_link(&f, 0), 0);
 	CHECK_EQ_INT(count2(path, "new"), 2);
@@ -893,7 +898,7 @@ test_no_replace(void)
 		tmpfile_unsupported = mode > 0;
 		rename_unsupported = mode > 1;
 		maildir_forget();
-		REQUIRE(maildir_open(root, path, &f) == 0);
+		REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 		CHECK_EQ_INT(f.unnamed, mode == 0);
 		CHECK_EQ_INT(maildir_sync(&f, 0), 0);
 		snprintf(file, sizeof file, "%s/new/%s", path, f.name);
@@ -933,18 +938,18 @@ test_proc_link_refused(void)
 	REQUIRE(scratch(root, sizeof root) == 0);
 	snprintf(path, sizeof path, "%s/d/w", root);
 	proc_link_refused = 1;
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 1);
 	CHECK_EQ_INT(maildir_sync(&f, 1), 0);
 	errno = 0;
 	CHECK_EQ_INT(maildir_link(&f, 1), -1);
 	CHECK_EQ_INT(errno, EACCES);
 	maildir_abort(&f);
-	CHECK_EQ_INT(count2(path, "new"), 0);
+	CHECK(!is_dir(path));
 	/* The next copy, even in another mailbox, is written in tmp/. */
 	maildir_forget();
 	snprintf(path, sizeof path, "%s/d/x", root);
-	REQUIRE(maildir_open(root, path, &f) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &f) == 0);
 	CHECK_EQ_INT(f.unnamed, 0);
 	CHECK_EQ_INT(count2(path, "tmp"), 1);
 	maildir_abort(&f);
@@ -1174,6 +1179,382 @@ exists(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* ---- Maildir++ folders ---- */
+
+/* deliver_folder - one complete copy of text into folder of root/path. */
+static int
+deliver_folder(const char *root, const char *path, const char *folder,
+    const char *text)
+{
+	struct maildir_file f;
+	size_t	len = strlen(text);
+
+	if (maildir_open(root, path, folder, &f) == -1)
+		return -1;
+	if (write(f.fd, text, len) != (ssize_t)len ||
+	    maildir_sync(&f, 1) == -1 || maildir_link(&f, 1) == -1) {
+		maildir_abort(&f);
+		return -1;
+	}
+	maildir_finish(&f);
+	return 0;
+}
+
+/* is_file - path is a regular file of size bytes (no symlink). */
+static int
+is_file(const char *path, off_t size)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
+}
+
+/*
+ * A folder's copy goes into path/.folder/new, the folder made with its
+ * tmp/ new/ cur/ and an empty maildirfolder (Courier, Dovecot), the
+ * mailbox too; "" is the INBOX; the directory cache tells a mailbox's
+ * folders apart; a name that is not one component is refused.
+ */
+static void
+test_folders(void)
+{
+	char	 root[512], path[1024], p[1400];
+	struct maildir_file f;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(path, sizeof path, "%s/example.org/alice", root);
+	CHECK_EQ_INT(deliver_folder(root, path, "work", "w1\n"), 0);
+	CHECK_EQ_INT(count2(path, ".work/new"), 1);
+	CHECK_EQ_INT(count2(path, ".work/tmp"), 0);
+	CHECK_EQ_INT(count2(path, ".work/cur"), 0);
+	CHECK(is_file(join(p, sizeof p, path, ".work/maildirfolder"), 0));
+	CHECK_EQ_INT(count2(path, "new"), 0);	/* the INBOX, made, empty */
+	CHECK_EQ_INT(count2(path, "tmp"), 0);
+	CHECK_EQ_INT(count2(path, "cur"), 0);
+	CHECK(!is_file(join(p, sizeof p, path, "maildirfolder"), 0));
+	/* Cached: each goes where it belongs. */
+	CHECK_EQ_INT(deliver_folder(root, path, NULL, "i1\n"), 0);
+	CHECK_EQ_INT(deliver_folder(root, path, "", "i2\n"), 0);
+	CHECK_EQ_INT(deliver_folder(root, path, "work", "w2\n"), 0);
+	CHECK_EQ_INT(deliver_folder(root, path, "lists", "l1\n"), 0);
+	CHECK_EQ_INT(count2(path, "new"), 2);
+	CHECK_EQ_INT(count2(path, ".work/new"), 2);
+	CHECK_EQ_INT(count2(path, ".lists/new"), 1);
+	/* An existing folder without maildirfolder gets one. */
+	REQUIRE(unlink(join(p, sizeof p, path, ".lists/maildirfolder")) == 0);
+	maildir_forget();
+	CHECK_EQ_INT(deliver_folder(root, path, "lists", "l2\n"), 0);
+	CHECK(is_file(join(p, sizeof p, path, ".lists/maildirfolder"), 0));
+	/* Not one path component. */
+	errno = 0;
+	CHECK_EQ_INT(maildir_open(root, path, "a/b", &f), -1);
+	CHECK_EQ_INT(errno, EINVAL);
+	CHECK_EQ_INT(maildir_open(root, path, ".hidden", &f), -1);
+	CHECK_EQ_INT(maildir_open(root, path, "..", &f), -1);
+	CHECK_EQ_INT(count(path, NULL, 0), 5);	/* tmp new cur .work .lists */
+	/* A folder that is a symlink is refused like any other. */
+	REQUIRE(symlink(root, join(p, sizeof p, path, ".evil")) == 0);
+	CHECK_EQ_INT(maildir_open(root, path, "evil", &f), -1);
+	CHECK(!is_dir(join(p, sizeof p, root, "new")));
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+/* ---- directories made for nothing are removed again ---- */
+
+/*
+ * What maildir_open made goes when the last copy using the mailbox is
+ * aborted, and only then: a copy still being written there (through
+ * the same cache entry, or the mailbox's INBOX while a folder copy
+ * goes) keeps it. A mailbox that existed keeps everything.
+ */
+static void
+test_unmake_shared(void)
+{
+	char	 root[512], path[1100], dom[1024], p[1400];
+	struct maildir_file a, b;
+	int	 fds0 = open_fds();
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	snprintf(dom, sizeof dom, "%s/example.org", root);
+	snprintf(path, sizeof path, "%s/alice", dom);
+
+	/* Two copies, one aborted: the other still delivers. */
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &b) == 0);
+	maildir_abort(&a);
+	CHECK(is_dir(join(p, sizeof p, path, "new")));
+	CHECK(write(b.fd, "b\n", 2) == 2);
+	CHECK_EQ_INT(maildir_sync(&b, 1), 0);
+	CHECK_EQ_INT(maildir_link(&b, 1), 0);
+	maildir_finish(&b);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+	rm_tree(dom);
+	maildir_forget();
+
+	/* Both aborted: the last one removes what the first made. */
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &b) == 0);
+	maildir_abort(&b);
+	CHECK(is_dir(path));
+	maildir_abort(&a);
+	CHECK(!is_dir(path));
+	CHECK(!is_dir(dom));
+	CHECK(is_dir(root));
+
+	/* Two new mailboxes in a new domain: the one that made the domain
+	 * goes first, and the last one takes the domain with it. */
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	snprintf(p, sizeof p, "%s/bob", dom);
+	REQUIRE(maildir_open(root, p, NULL, &b) == 0);
+	maildir_abort(&a);
+	CHECK(!is_dir(path));
+	CHECK(is_dir(p));
+	maildir_abort(&b);
+	CHECK(!is_dir(dom));
+
+	/* A folder copy made the mailbox while an INBOX copy is being
+	 * written there: only the folder goes. */
+	REQUIRE(maildir_open(root, path, "work", &a) == 0);
+	REQUIRE(maildir_open(root, path, NULL, &b) == 0);
+	maildir_abort(&a);
+	CHECK(!is_dir(join(p, sizeof p, path, ".work")));
+	CHECK(is_dir(join(p, sizeof p, path, "new")));
+	CHECK_EQ_INT(maildir_sync(&b, 1), 0);
+	CHECK_EQ_INT(maildir_link(&b, 1), 0);
+	maildir_finish(&b);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+
+	/* The mailbox exists: an aborted folder copy takes only its
+	 * folder away, an aborted INBOX copy nothing. */
+	maildir_forget();
+	REQUIRE(maildir_open(root, path, "work", &a) == 0);
+	maildir_abort(&a);
+	CHECK(!is_dir(join(p, sizeof p, path, ".work")));
+	CHECK_EQ_INT(count(path, NULL, 0), 3);
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	maildir_abort(&a);
+	CHECK_EQ_INT(count(path, NULL, 0), 3);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+
+	/* Only tmp/ was missing: only tmp/ goes again. */
+	REQUIRE(rmdir(join(p, sizeof p, path, "tmp")) == 0);
+	maildir_forget();
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	CHECK(is_dir(p));
+	maildir_abort(&a);
+	CHECK(!is_dir(p));
+	CHECK_EQ_INT(count2(path, "new"), 1);
+
+	/* Mail put into a new/ it made meanwhile keeps the maildir whole. */
+	rm_tree(dom);
+	maildir_forget();
+	REQUIRE(maildir_open(root, path, NULL, &a) == 0);
+	REQUIRE(touch(join(p, sizeof p, path, "new"), "other") == 0);
+	maildir_abort(&a);
+	CHECK_EQ_INT(count(path, NULL, 0), 3);
+	CHECK_EQ_INT(count2(path, "new"), 1);
+
+	/* Never the root itself (a template without %). */
+	maildir_forget();
+	REQUIRE(maildir_open(path, path, NULL, &a) == 0);
+	maildir_abort(&a);
+	CHECK(is_dir(path));
+
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	rm_tree(root);
+}
+
+/* ---- maildir_usable ---- */
+
+/* usable - maildir_usable's result; why and errno into *why, *err. */
+static int
+usable(const char *root, const char *path, const char *folder,
+    const char **why, int *err)
+{
+	int	rc;
+
+	*why = NULL;
+	errno = 0;
+	rc = maildir_usable(root, path, folder, why);
+	*err = errno;
+	return rc;
+}
+
+static void
+test_usable(void)
+{
+	char	 root[512], path[1024], p[1400], out[512];
+	const char *why;
+	int	 err, fds0 = open_fds();
+
+	maildir_forget();
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(scratch(out, sizeof out) == 0);
+	snprintf(path, sizeof path, "%s/example.org/alice", root);
+
+	/* Missing: fine, and nothing is created by asking. */
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), 0);
+	CHECK_EQ_INT(count(root, NULL, 0), 0);
+	/* Normal, uncached and cached, INBOX and folders. */
+	CHECK_EQ_INT(deliver_folder(root, path, "work", "x\n"), 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), 0);
+	maildir_forget();
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), 0);
+	CHECK_EQ_INT(usable(root, path, "other", &why, &err), 0);
+	CHECK_EQ_INT(usable(root, path, "", &why, &err), 0);
+	CHECK(!is_dir(join(p, sizeof p, path, ".other")));
+	/* Not below root; a bad folder name. */
+	CHECK_EQ_INT(usable(root, "/elsewhere/x", NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, EINVAL);
+	CHECK_EQ_INT(usable(root, path, "a/b", &why, &err), -1);
+	CHECK_EQ_INT(err, EINVAL);
+
+	/* tmp/ missing: can be made. */
+	REQUIRE(rmdir(join(p, sizeof p, path, "tmp")) == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	/* tmp/ a file. */
+	REQUIRE(touch(path, "tmp") == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ENOTDIR);
+	CHECK_STR(why, "tmp/ is not a directory");
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), -1);
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(mkdir(p, 0700) == 0);
+	/* new/ a file; new/ a symlink (to a good directory). */
+	rm_tree(join(p, sizeof p, path, "new"));
+	REQUIRE(touch(path, "new") == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ENOTDIR);
+	CHECK_STR(why, "new/ is not a directory");
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(symlink(out, p) == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ELOOP);
+	CHECK_STR(why, "new/ is a symlink");
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(mkdir(p, 0700) == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	/* A folder's new/ a file. */
+	rm_tree(join(p, sizeof p, path, ".work/new"));
+	REQUIRE(touch(join(p, sizeof p, path, ".work"), "new") == 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), -1);
+	CHECK_STR(why, "new/ is not a directory");
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), 0);
+	/* The folder a symlink, a file. */
+	rm_tree(join(p, sizeof p, path, ".work"));
+	REQUIRE(symlink(out, p) == 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), -1);
+	CHECK_EQ_INT(err, ELOOP);
+	CHECK_STR(why, "a symlink in the path");
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(touch(path, ".work") == 0);
+	CHECK_EQ_INT(usable(root, path, "work", &why, &err), -1);
+	CHECK_EQ_INT(err, ENOTDIR);
+	REQUIRE(unlink(p) == 0);
+
+	/* The mailbox a symlink; the domain a symlink; a file. */
+	rm_tree(path);
+	REQUIRE(symlink(out, path) == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ELOOP);
+	CHECK_STR(why, "a symlink in the path");
+	REQUIRE(unlink(path) == 0);
+	rm_tree(join(p, sizeof p, root, "example.org"));
+	REQUIRE(symlink(out, p) == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_STR(why, "a symlink in the path");
+	REQUIRE(unlink(p) == 0);
+	REQUIRE(touch(root, "example.org") == 0);
+	CHECK_EQ_INT(usable(root, path, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ENOTDIR);
+	CHECK_STR(why, "a path component is not a directory");
+	REQUIRE(unlink(p) == 0);
+	/* No spool root at all. */
+	join(p, sizeof p, root, "none");
+	CHECK_EQ_INT(usable(p, p, NULL, &why, &err), -1);
+	CHECK_EQ_INT(err, ENOENT);
+
+	maildir_forget();
+	CHECK_EQ_INT(open_fds(), fds0);
+	CHECK_EQ_INT(count(out, NULL, 0), 0);
+	rm_tree(root);
+	rm_tree(out);
+}
+
+/*
+ * No permission: a directory we may not write where something must be
+ * made, or a tmp/ or new/ we may not write. Root may write anywhere, so
+ * as root the checks run in a child that has become nobody (65534);
+ * maildir_usable asks with the effective ids (AT_EACCESS).
+ */
+static int
+usable_perm_checks(const char *root)
+{
+	char	 path[1024];
+	const char *why;
+	int	 err, bad = 0;
+
+	snprintf(path, sizeof path, "%s/ro/alice", root);
+	bad |= usable(root, path, NULL, &why, &err) != -1 || err != EACCES ||
+	    why == NULL || strcmp(why, "no permission") != 0;
+	snprintf(path, sizeof path, "%s/box", root);
+	bad |= (usable(root, path, NULL, &why, &err) != -1 || err != EACCES ||
+	    why == NULL || strcmp(why, "no permission in tmp/") != 0) << 1;
+	bad |= (usable(root, path, "work", &why, &err) != -1) << 2;
+	snprintf(path, sizeof path, "%s/ok", root);
+	bad |= (usable(root, path, NULL, &why, &err) != 0) << 3;
+	return bad;
+}
+
+static void
+test_usable_permission(void)
+{
+	char	 root[512], p[1400];
+	int	 status;
+	pid_t	 pid;
+
+	REQUIRE(scratch(root, sizeof root) == 0);
+	REQUIRE(chmod(root, 0755) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "ro"), 0555) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "box"), 0755) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "box/tmp"), 0555) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "box/new"), 0755) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "box/cur"), 0755) == 0);
+	REQUIRE(mkdir(join(p, sizeof p, root, "ok"), 0777) == 0);
+	REQUIRE(chmod(p, 0777) == 0);	/* whatever the umask */
+	if (geteuid() != 0) {
+		CHECK_EQ_INT(usable_perm_checks(root), 0);
+	} else {
+		/* Root is let through mode bits: ask as nobody instead. */
+		REQUIRE(access("/tmp", X_OK) == 0);
+		pid = fork();
+		REQUIRE(pid != -1);
+		if (pid == 0) {
+			if (setgroups(0, NULL) == -1 ||
+			    setresgid(65534, 65534, 65534) == -1 ||
+			    setresuid(65534, 65534, 65534) == -1)
+				_exit(100);
+			_exit(usable_perm_checks(root));
+		}
+		REQUIRE(waitpid(pid, &status, 0) == pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 100)
+			printf("# skip: cannot become nobody to check permissions\n");
+		else if (!CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			printf("# as nobody: failed checks 0x%x (status %d)\n",
+			    WEXITSTATUS(status), status);
+	}
+	(void)chmod(join(p, sizeof p, root, "ro"), 0755);
+	(void)chmod(join(p, sizeof p, root, "box/tmp"), 0755);
+	rm_tree(root);
+}
+
 static void
 test_clean_stale(void)
 {
@@ -1304,6 +1685,10 @@ main(void)
 	RUN(test_removed_while_cached);
 	RUN(test_expire);
 	RUN(test_abort);
+	RUN(test_folders);
+	RUN(test_unmake_shared);
+	RUN(test_usable);
+	RUN(test_usable_permission);
 	RUN(test_unnamed);
 	RUN(test_link_fallback);
 	RUN(test_no_replace);
