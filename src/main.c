@@ -2,8 +2,9 @@
  * main.c - start-up and signals. The only file with main().
  * Owns: the command line (and what -n and -q print), loading the
  * config, binding, creating the spool root, dropping privileges,
- * detaching, the pid file, and the signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line),
- * which also keeps house: idle mailboxes closed, freed memory returned.
+ * detaching, the pid file, and the signal loop (TERM/INT stop, HUP
+ * reloads, USR1 logs a status line), which also keeps house: idle
+ * mailboxes closed, freed memory returned.
  * Not here: parsing (config.c), accepting (listener.c), the protocol
  * (session.c).
  * Threads: all of this runs on the main thread, which after start-up
