@@ -82,15 +82,17 @@ config_print(const struct config *cf, FILE *fp)
 	else
 		fprintf(fp, "# recipient_delimiter: not set; no address extensions\n");
 	/*
-	 * XXX The parser takes extension_folders once config.h declares its
-	 * default (DEF_EXTENSION_FOLDERS); until then the line would not
-	 * load back, so the value is only shown.
+	 * XXX A parser older than extension_folders refuses the line; it
+	 * cannot have set the field either, so "yes" always loads back. The
+	 * default is a directive once config.h declares it
+	 * (DEF_EXTENSION_FOLDERS), a comment until then.
 	 */
-#ifdef DEF_EXTENSION_FOLDERS
-	fprintf(fp, "extension_folders %s\n", yesno(cf->extension_folders));
-#else
-	fprintf(fp, "# extension_folders: %s\n", yesno(cf->extension_folders));
+#ifndef DEF_EXTENSION_FOLDERS
+	if (!cf->extension_folders)
+		fprintf(fp, "# extension_folders: no\n");
+	else
 #endif
+		fprintf(fp, "extension_folders %s\n", yesno(cf->extension_folders));
 	fprintf(fp, "maildir %s\n", cf->maildir);
 	fprintf(fp, "fsync %s\n", yesno(cf->fsync));
 	fprintf(fp, "bare_newline %s\n",
