@@ -1,9 +1,10 @@
 /*
  * main.c - start-up and signals. The only file with main().
- * Owns: the command line, loading the config, binding, creating and
- * checking the spool root (start-up and reload), dropping privileges, detaching, the pid file, and the
- * signal loop (TERM/INT stop, HUP reloads, USR1 logs a status line),
- * which also keeps house: idle mailboxes closed, freed memory returned.
+ * Owns: the command line (and what -n and -q print), loading the
+ * config, binding, creating and checking the spool root (start-up and
+ * reload), dropping privileges, detaching, the pid file, and the signal
+ * loop (TERM/INT stop, HUP reloads, USR1 logs a status line), which also
+ * keeps house: idle mailboxes closed, freed memory returned.
  * Not here: parsing (config.c), accepting (listener.c), the protocol
  * (session.c).
  * Threads: all of this runs on the main thread, which after start-up
@@ -30,10 +31,13 @@
 
 #include "buf.h"
 #include "config.h"
+#include "confprint.h"
 #include "listener.h"
 #include "log.h"
 #include "maildir.h"
+#include "recipient.h"
 #include "session.h"
+#include "smtpaddr.h"
 #include "smtpd.h"
 
 #define TRIM_KEEP	(512 * 1024)
@@ -52,10 +56,16 @@ static char	startdir[PATH_MAX];
 static char	reloadpath[PATH_MAX];
 static char	pidpath[PATH_MAX];
 
+/* Exit statuses of smtpd -q (the others exit 0 or 1). */
+#define EXIT_ACCEPTED	0
+#define EXIT_REFUSED	1
+#define EXIT_QUERY_ERR	2	/* usage or configuration error */
+
 /* What the command line asks for. */
 struct options {
 	const char	*conffile;
 	const char	*pidfile;	/* NULL: none */
+	const char	*query;		/* -q ADDRESS, or NULL */
 	int		 foreground;
 	int		 checkonly;
 	int		 verbose;
@@ -64,8 +74,15 @@ struct options {
 static void	usage(FILE *);
 static void	parse_options(int, char *[], struct options *);
 static int	absolute(const char *, char *, size_t);
-static void	remember_paths(struct options *);
+static int	remember_paths(struct options *);
+static int	not_a_directory(const char *);
+static struct config *read_config(const char *, FILE *);
+static void	default_hostname(struct config *);
 static struct config *load_config(const char *, FILE *);
+static int	check_config(const struct options *);
+static void	print_copy(const struct config *, const struct recipient *,
+		    int *);
+static int	query(const struct options *);
 static int	mkdirs(const char *, int *);
 static int	spool_access(const char *, const struct passwd *);
 static const char *run_as(const struct passwd *, char *, size_t);
@@ -92,38 +109,49 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp, "usage: smtpd [-dhnvV] [-f config] [-p pidfile]\n"
+	    "       smtpd -q address [-f config]\n"
 	    "  -d          stay in the foreground, log to stderr\n"
 	    "  -f config   configuration file (default %s)\n"
 	    "  -h          this help\n"
-	    "  -n          check the configuration and exit\n"
+	    "  -n          check the configuration and exit (with -v: print it)\n"
 	    "  -p pidfile  write the process id to pidfile\n"
+	    "  -q address  show where mail for address would go, and exit\n"
 	    "  -v          verbose logging (every command and reply)\n"
 	    "  -V          print the version and exit\n", SMTPD_CONF);
 }
 
-/* parse_options - the command line into o; exits for -h, -V and errors. */
+/* parse_options - the command line into o; exits for -h, -V and errors
+ * (status 2 when -q is involved: its 1 means "refused"). */
 static void
 parse_options(int argc, char *argv[], struct options *o)
 {
-	int	ch;
+	int	ch, bad = 0;
 
 	memset(o, 0, sizeof *o);
 	o->conffile = SMTPD_CONF;
-	while ((ch = getopt(argc, argv, "df:hnp:vV")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hnp:q:vV")) != -1) {
 		switch (ch) {
 		case 'd': o->foreground = 1; break;
 		case 'f': o->conffile = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'n': o->checkonly = 1; break;
 		case 'p': o->pidfile = optarg; break;
+		case 'q': o->query = optarg; break;
 		case 'v': o->verbose = 1; break;
 		case 'V': printf("smtpd %s\n", SMTPD_VERSION); exit(0);
-		default: usage(stderr); exit(1);
+		default:
+			if (optopt == 'q')
+				o->query = "";
+			bad = 1;
+			break;
 		}
 	}
-	if (optind != argc) {
+	/* -q runs no daemon and checks nothing else. */
+	if (o->query != NULL && (o->checkonly || o->foreground || o->pidfile != NULL))
+		bad = 1;
+	if (bad || optind != argc) {
 		usage(stderr);
-		exit(1);
+		exit(o->query != NULL ? EXIT_QUERY_ERR : 1);
 	}
 }
 
@@ -142,29 +170,54 @@ absolute(const char *path, char *buf, size_t size)
 
 /* remember_paths - the start-up directory, and the config file and pid
  * file as absolute paths: reloads and the pid file's removal happen
- * after detaching. */
-static void
+ * after detaching. 0, or -1 after saying why. */
+static int
 remember_paths(struct options *o)
 {
-	if (getcwd(startdir, sizeof startdir) == NULL)
-		fatal("getcwd");
-	if (absolute(o->conffile, reloadpath, sizeof reloadpath) == -1)
-		fatalx("%s: path too long", o->conffile);
+	if (getcwd(startdir, sizeof startdir) == NULL) {
+		log_warn("getcwd");
+		return -1;
+	}
+	if (absolute(o->conffile, reloadpath, sizeof reloadpath) == -1) {
+		log_warnx("%s: path too long", o->conffile);
+		return -1;
+	}
 	if (o->pidfile != NULL) {
-		if (absolute(o->pidfile, pidpath, sizeof pidpath) == -1)
-			fatalx("%s: path too long", o->pidfile);
+		if (absolute(o->pidfile, pidpath, sizeof pidpath) == -1) {
+			log_warnx("%s: path too long", o->pidfile);
+			return -1;
+		}
 		o->pidfile = pidpath;
 	}
+	return 0;
 }
 
 /*
- * load_config - the config at path, complete: every check made (the same
- * for -n, start-up and SIGHUP), a relative template taken from the
- * start-up directory, the host name and the spool root filled in. NULL
- * after writing the errors to err. Never exits: a reload runs this.
+ * not_a_directory - 0 unless path names a directory (then -1, said on
+ * stderr). XXX config_load() should say it: fopen() of a directory
+ * succeeds and only the first read fails (EISDIR), which it reports as
+ * a "read error" followed by every whole-file error.
+ */
+static int
+not_a_directory(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "%s: is a directory\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * read_config - the config at path as written, with every check made
+ * (the same for -n, -q, start-up and SIGHUP): a relative template taken
+ * from the start-up directory, the spool root filled in. NULL after
+ * writing the errors to err. Never exits: a reload runs this.
  */
 static struct config *
-load_config(const char *path, FILE *err)
+read_config(const char *path, FILE *err)
 {
 	struct config_opts opts = {
 		.basedir = startdir, .inherited = listener_inherited() > 0,
@@ -173,13 +226,6 @@ load_config(const char *path, FILE *err)
 
 	if ((cf = config_load(path, &opts, err)) == NULL)
 		return NULL;
-	if (cf->hostname[0] == '\0') {
-		/* The host's own name; no DNS look-up. */
-		if (gethostname(cf->hostname, sizeof cf->hostname) == -1 ||
-		    cf->hostname[0] == '\0')
-			buf_copy(cf->hostname, sizeof cf->hostname, "localhost");
-		cf->hostname[sizeof cf->hostname - 1] = '\0';
-	}
 	/* A prefix of the template: it always fits. */
 	if (maildir_root(cf->maildir, cf->spool_root, sizeof cf->spool_root) == -1) {
 		fprintf(err, "%s: maildir %s: no spool root\n", path, cf->maildir);
@@ -187,6 +233,154 @@ load_config(const char *path, FILE *err)
 		return NULL;
 	}
 	return cf;
+}
+
+/* default_hostname - an unset hostname becomes the host's own name; no
+ * DNS look-up. */
+static void
+default_hostname(struct config *cf)
+{
+	if (cf->hostname[0] != '\0')
+		return;
+	if (gethostname(cf->hostname, sizeof cf->hostname) == -1 ||
+	    cf->hostname[0] == '\0')
+		buf_copy(cf->hostname, sizeof cf->hostname, "localhost");
+	cf->hostname[sizeof cf->hostname - 1] = '\0';
+}
+
+/* load_config - read_config(), with the host name filled in: the config
+ * a daemon runs with. */
+static struct config *
+load_config(const char *path, FILE *err)
+{
+	struct config	*cf;
+
+	if ((cf = read_config(path, err)) != NULL)
+		default_hostname(cf);
+	return cf;
+}
+
+/*
+ * check_config - smtpd -n: the checks of every load, and what only a
+ * start as root would find out: that the user exists. With -v the
+ * config follows, as written back by config_print(). Exit status.
+ */
+static int
+check_config(const struct options *o)
+{
+	struct config	*cf;
+
+	if (not_a_directory(o->conffile) == -1)
+		return 1;
+	/* As written: an unset hostname is printed as unset. */
+	if ((cf = read_config(o->conffile, stderr)) == NULL)
+		return 1;
+	/* getpwnam is fine here: one thread. */
+	if (cf->user[0] != '\0' && getpwnam(cf->user) == NULL) {
+		fprintf(stderr, "%s: user %s: no such user (create it: "
+		    "useradd --system %s)\n", o->conffile, cf->user, cf->user);
+		config_free(cf);
+		return 1;
+	}
+	printf("%s: configuration OK\n", o->conffile);
+	if (o->verbose)
+		config_print(cf, stdout);
+	config_free(cf);
+	return fflush(stdout) == EOF ? 1 : 0;
+}
+
+/*
+ * print_copy - one line of smtpd -q: "  -> MAILBOX  PATH", PATH being
+ * the maildir the copy would be stored in (a Maildir++ folder is its
+ * subdirectory .FOLDER), or "  -> MAILBOX  cannot be stored: WHY";
+ * *failed set then.
+ */
+static void
+print_copy(const struct config *cf, const struct recipient *to, int *failed)
+{
+	char		 path[PATH_MAX];
+	const char	*why;
+	size_t		 len;
+	int		 n;
+
+	printf("  -> %s@%s  ", to->box, to->domain);
+	if (maildir_expand(cf->maildir, to->box, to->domain, path, sizeof path,
+	    &why) == -1) {
+		printf("cannot be stored: %s\n", why);
+		*failed = 1;
+		return;
+	}
+	if (to->folder[0] != '\0') {
+		len = strlen(path);
+		n = snprintf(path + len, sizeof path - len, "/.%s", to->folder);
+		if (n < 0 || (size_t)n >= sizeof path - len) {
+			printf("cannot be stored: path too long\n");
+			*failed = 1;
+			return;
+		}
+	}
+	printf("%s\n", path);
+}
+
+/*
+ * query - smtpd -q ADDRESS: the reply RCPT TO:<ADDRESS> would get (as
+ * from a client that gave SMTPUTF8), and for an accepted address every
+ * mailbox it reaches and where that mailbox is stored. The same
+ * parser and router as a session (session.c cmd_rcpt), no daemon, no
+ * file touched. Output (smtpd(8)), ADDRESS as given:
+ *	ADDRESS: accepted
+ *	  -> MAILBOX  PATH		one line per copy
+ *	  (via alias SOURCE)		when an alias routed it
+ * or
+ *	ADDRESS: refused: CODE ESC TEXT
+ * Exit status EXIT_ACCEPTED, EXIT_REFUSED (also when a copy could not
+ * be stored) or EXIT_QUERY_ERR.
+ */
+static int
+query(const struct options *o)
+{
+	struct config	*cf;
+	struct smtpaddr	 a;
+	struct route	 rt;
+	struct recipient to;
+	struct smtp_reply r;
+	const char	*why, *end;
+	char		 arg[SMTP_PATH_MAX + 3], addr[SMTP_PATH_MAX + 1];
+	int		 i, n, failed = 0;
+
+	if (not_a_directory(o->conffile) == -1)
+		return EXIT_QUERY_ERR;
+	if ((cf = load_config(o->conffile, stderr)) == NULL)
+		return EXIT_QUERY_ERR;
+	/* The argument is a RCPT path, brackets optional. */
+	n = snprintf(arg, sizeof arg, o->query[0] == '<' ? "%s" : "<%s>", o->query);
+	memset(&r, 0, sizeof r);
+	if (n < 0 || (size_t)n >= sizeof arg ||
+	    smtpaddr_parse(arg, SMTPADDR_UTF8 | SMTPADDR_POSTMASTER_OK, &a,
+	    &end, &why) == -1 || *end != '\0')
+		reply_set(&r, 501, "5.1.3", "Bad recipient address syntax");
+	else if (recipient_route(cf, &a, &rt, &r) == 0) {
+		/* RFC 5321 4.1.1.3: <postmaster> alone means our first domain. */
+		if (a.domain[0] == '\0')
+			buf_copy(a.domain, sizeof a.domain, cf->domains[0]);
+		if (smtpaddr_format(&a, addr, sizeof addr) == -1)
+			reply_set(&r, 501, "5.1.3", "Recipient address too long");
+	}
+	if (r.code != 0) {
+		printf("%s: refused: %d %s%s%s\n", o->query, r.code,
+		    r.esc != NULL ? r.esc : "", r.esc != NULL ? " " : "", r.text);
+		config_free(cf);
+		return EXIT_REFUSED;
+	}
+	printf("%s: accepted\n", o->query);
+	for (i = 0; recipient_target(&rt, i, &to) == 0; i++)
+		print_copy(cf, &to, &failed);
+	if (rt.alias != NULL)
+		printf("  (via alias %s)\n", rt.alias->source);
+	config_free(cf);
+	if (fflush(stdout) == EOF)
+		return EXIT_QUERY_ERR;
+	return failed ? EXIT_REFUSED : EXIT_ACCEPTED;
 }
 
 /*
@@ -660,14 +854,15 @@ main(int argc, char *argv[])
 	 * on every CPU. Keep up to TRIM_KEEP free per malloc arena. */
 	mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
 #endif
-	remember_paths(&o);
-	if ((cf = load_config(o.conffile, stderr)) == NULL)
+	if (remember_paths(&o) == -1)
+		return o.query != NULL ? EXIT_QUERY_ERR : 1;
+	if (o.query != NULL)
+		return query(&o);
+	if (o.checkonly)
+		return check_config(&o);
+	if (not_a_directory(o.conffile) == -1 ||
+	    (cf = load_config(o.conffile, stderr)) == NULL)
 		return 1;
-	if (o.checkonly) {
-		printf("%s: configuration OK\n", o.conffile);
-		config_free(cf);
-		return 0;
-	}
 	tzset();
 	umask(077);
 	pw = service_user(cf, o.conffile);

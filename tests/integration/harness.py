@@ -241,16 +241,26 @@ class Daemon:
         return head[:head.rfind('/')] or '/'
 
     def clear_spool(self):
-        """Empty the maildir root, keeping the root directory itself."""
+        """Empty the maildir root, keeping the root directory itself. The
+        daemon may be removing an aborted copy's new maildir meanwhile:
+        what is gone already is fine."""
         root = self.maildir_root
         if not os.path.isdir(root) or not root.startswith(self.tmp + os.sep):
             return
+
+        def gone(func, path, exc_info):
+            if not isinstance(exc_info[1], FileNotFoundError):
+                raise exc_info[1]
+
         for name in os.listdir(root):
             p = os.path.join(root, name)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)
-            else:
-                os.unlink(p)
+            try:
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p, onerror=gone)
+                else:
+                    os.unlink(p)
+            except FileNotFoundError:
+                pass
 
 
 def read_new(path):
