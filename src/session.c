@@ -579,10 +579,44 @@ cmd_mail(struct session *s, char *args)
 	return 0;
 }
 
+/*
+ * mailbox_unusable - 1 (with a 451 in *r, and a log line naming the
+ * recipient, the maildir and the reason) if copy cp's maildir cannot be
+ * used as it is: that recipient is deferred, the others go on. Nothing
+ * is created here.
+ */
+static int
+mailbox_unusable(const struct session *s, const struct copy *cp,
+    const char *rcpt_addr, struct smtp_reply *r)
+{
+	char	*b, *q;
+	const char *why;
+	size_t	 size = 1024;
+
+	/* On the heap: a thread's stack pages stay with it while it idles. */
+	if ((b = malloc(size + 2 * QUOTED_PATH + LOG_QUOTE_SIZE(1024))) == NULL)
+		return 0;	/* the delivery will say */
+	q = b + size;
+	if (maildir_expand(s->cf->maildir, cp->to.box, cp->to.domain, b, size,
+	    &why) == 0 && maildir_usable(s->cf->spool_root, b, cp->to.folder,
+	    &why) == 0) {
+		free(b);
+		return 0;
+	}
+	log_warn("session=%lu client=%s rcpt=%s mailbox=%s path=%s unusable: %s",
+	    s->id, s->literal, log_quote(q, QUOTED_PATH, rcpt_addr),
+	    log_quote(q + QUOTED_PATH, QUOTED_PATH, cp->mailbox),
+	    log_quote(q + 2 * QUOTED_PATH, LOG_QUOTE_SIZE(1024), b), why);
+	free(b);
+	reply_set(r, 451, "4.3.0", "Mailbox unavailable, try again later");
+	return 1;
+}
+
 /* add_copies - the mailboxes of route rt for RCPT number ircpt, each
  * once per transaction; 0, or -1 with the refusal in *r. */
 static int
-add_copies(struct session *s, const struct route *rt, int ircpt, struct smtp_reply *r)
+add_copies(struct session *s, const struct route *rt, int ircpt,
+    const char *rcpt_addr, struct smtp_reply *r)
 {
 	struct txn	*tx = &s->tx;
 	struct recipient to;
@@ -601,6 +635,10 @@ add_copies(struct session *s, const struct route *rt, int ircpt, struct smtp_rep
 		    offsetof(struct copy, key), cp->key)) {
 			free(cp);	/* reached already: one copy */
 			continue;
+		}
+		if (mailbox_unusable(s, cp, rcpt_addr, r)) {
+			free(cp);
+			return -1;
 		}
 		/* Each copy holds a file open while the body arrives. */
 		if (tx->ncopy >= s->cf->max_recipients) {
@@ -715,7 +753,7 @@ cmd_rcpt(struct session *s, char *args)
 	if (keyset_grow(&tx->rcptset, (void *const *)tx->rcpts,
 	    offsetof(struct rcpt, addr), tx->nrcpt + 1) == -1)
 		goto nomem;
-	if (add_copies(s, &rt, tx->nrcpt, &r) == -1) {
+	if (add_copies(s, &rt, tx->nrcpt, addr, &r) == -1) {
 		drop_copies(tx, ncopy0);
 		reply_decided(s, &r);
 		return 0;

@@ -139,26 +139,10 @@ class NothingStoredNothingMade(DaemonTestCase):
         self.assertEqual(len(self.messages('shared')), 1)
 
 
-def folders_supported():
-    """The configuration keywords for folders are there (config.c)."""
-    d = Daemon(['recipient_delimiter +', 'extension_folders yes'])
-    try:
-        return run_smtpd(['-n', '-f', d.conf]).returncode == 0
-    finally:
-        d.cleanup()
-
-
 class Folders(DaemonTestCase):
     """alice+work@ goes to alice/.work/ (Maildir++), made on demand."""
 
-    extra_config = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if not folders_supported():
-            raise unittest.SkipTest('extension_folders not in this build\'s config')
-        cls.extra_config = ('recipient_delimiter +', 'extension_folders yes')
-        super().setUpClass()
+    extra_config = ('recipient_delimiter +', 'extension_folders yes')
 
     def test_folder_copy(self):
         r = self.send_raw(b'Subject: f\r\n\r\nfolder\r\n', rcpts=('alice+work@example.org',))

@@ -139,6 +139,35 @@ class Aliases(DaemonTestCase):
         self.assertEqual(self.all_messages(), {})
 
 
+class BrokenMailbox(DaemonTestCase):
+    """A maildir smtpd cannot use defers its recipient at RCPT, only it;
+    nothing is created to find that out."""
+
+    def test_only_the_broken_recipient_is_deferred(self):
+        box = self.maildir_path('broken')
+        os.makedirs(os.path.join(box, 'tmp'))
+        with open(os.path.join(box, 'new'), 'w') as f:
+            f.write('not a directory')
+        c = self.raw()
+        c.envelope(rcpts=('fine@example.org',))
+        r = c.cmd('RCPT TO:<broken@example.org>')
+        self.assertEqual((r.code, r.enhanced), (451, '4.3.0'), r)
+        self.assertEqual(c.cmd('RCPT TO:<also@example.org>').code, 250)
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.send(b'Subject: b\r\n\r\nx\r\n.\r\n')
+        c.expect(250)
+        self.assertOneMessage('fine')
+        self.assertOneMessage('also')
+        log = self.daemon.stderr(100000)
+        self.assertRegex(log, r'rcpt="broken@example\.org" mailbox="broken@example\.org" '
+                              r'path="[^"]*/example\.org/broken" unusable: new/ is not a '
+                              r'directory')
+        # Asking made nothing: an unknown but valid mailbox is still absent.
+        c.envelope(rcpts=('later@example.org',), helo=None)
+        self.assertFalse(os.path.exists(self.maildir_path('later')))
+
+
 class ConfigFiles(DaemonTestCase):
     """include, and alias errors at file:line, through smtpd -n."""
 
