@@ -22,7 +22,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, IO_TIMEOUT, _listening, free_port, split_trace
+from harness import Daemon, IO_TIMEOUT, RawClient, _listening, free_port, split_trace
 
 POSTFIX = shutil.which('postfix', path='/usr/sbin:/usr/bin:/sbin:/bin')
 POSTCONF = shutil.which('postconf', path='/usr/sbin:/usr/bin:/sbin:/bin')
@@ -684,3 +684,54 @@ class DovecotImap(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+@unittest.skipUnless(is_root(), 'needs root (Dovecot instance, smtpd user switch)')
+@unittest.skipUnless(DOVECOT, 'needs dovecot (apt-get install dovecot-imapd)')
+@unittest.skipUnless(user_exists('nobody'), 'needs a user "nobody"')
+class DovecotCatchAllAndFolders(unittest.TestCase):
+    """A catch-all's mail and a +extension's Maildir++ folder, as Dovecot
+    shows them over IMAP."""
+
+    def test_catch_all_inbox_and_lists_folder(self):
+        d = start_smtpd(self, ['user nobody', 'domain example.net',
+                               'recipient_delimiter +', 'extension_folders yes',
+                               'alias @example.net admin@example.org'])
+        for rcpt, subject in (('whoever@example.net', 'caught'),
+                              ('admin+lists@example.org', 'for the list folder')):
+            c = RawClient(d.port)
+            c.envelope(rcpts=(rcpt,))
+            c.send('DATA\r\n')
+            c.expect(354)
+            c.send(('Subject: %s\r\nTo: <%s>\r\n\r\nhello\r\n.\r\n'
+                    % (subject, rcpt)).encode())
+            c.expect(250)
+            c.close()
+        path = d.maildir_path('admin')
+        dc = DovecotInstance(path)
+        self.addCleanup(dc.cleanup)
+        dc.start()
+        c = dc.imap()
+        try:
+            imap_ok(c.login('admin', 'secret'), 'LOGIN')
+            folders = [l.decode() for l in imap_ok(c.list(), 'LIST')]
+            self.assertTrue(any(f.endswith(' lists') or f.endswith(' "lists"')
+                                for f in folders), folders)
+            self.assertEqual(int(imap_ok(c.select('INBOX'), 'SELECT')[0]), 1, dc.log())
+            flags, raw = fetch_all(c, 1)[1]
+            m = email.message_from_bytes(raw, policy=email.policy.default)
+            self.assertEqual(str(m['Subject']), 'caught')
+            self.assertEqual(str(m['Delivered-To']), 'admin@example.org')
+            self.assertIn('whoever@example.net', str(m['To']))
+            self.assertEqual(int(imap_ok(c.select('lists'), 'SELECT lists')[0]), 1, dc.log())
+            flags, raw = fetch_all(c, 1)[1]
+            m = email.message_from_bytes(raw, policy=email.policy.default)
+            self.assertEqual(str(m['Subject']), 'for the list folder')
+            self.assertEqual(c.logout()[0], 'BYE')
+        finally:
+            try:
+                c.shutdown()
+            except Exception:
+                pass
+        # Nothing was made for the made-up address itself.
+        self.assertFalse(os.path.exists(d.maildir_path('whoever', 'example.net')))
