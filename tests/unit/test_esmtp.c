@@ -145,6 +145,92 @@ test_recipient_policy(void)
 	config_empty(&cf);
 }
 
+/* route - recipient_route of s under cf: "refused CODE ESC" or the
+ * targets "box@domain[/folder] ..." (+ " via SOURCE") into out. */
+static const char *
+route(const struct config *cf, const char *s, char *out, size_t size)
+{
+	struct smtpaddr	 a;
+	struct route	 rt;
+	struct recipient to;
+	struct smtp_reply r;
+	const char	*end, *why;
+	size_t		 len = 0;
+
+	out[0] = '\0';
+	if (smtpaddr_parse(s, SMTPADDR_POSTMASTER_OK, &a, &end, &why) != 0)
+		return "bad";
+	if (recipient_route(cf, &a, &rt, &r) == -1) {
+		snprintf(out, size, "refused %d %s", r.code, r.esc);
+		return out;
+	}
+	for (int i = 0; recipient_target(&rt, i, &to) == 0; i++) {
+		int n = snprintf(out + len, size - len, "%s%s@%s%s%s", i ? " " : "",
+		    to.box, to.domain, to.folder[0] ? "/" : "", to.folder);
+		if (n < 0 || (size_t)n >= size - len)
+			return "too long";
+		len += (size_t)n;
+	}
+	if (rt.alias != NULL)
+		snprintf(out + len, size - len, " via %s", rt.alias->source);
+	return out;
+}
+
+static void
+test_routing_with_aliases(void)
+{
+	static const char text[] =
+	    "listen 127.0.0.1:25\n"
+	    "domain example.org\n"
+	    "domain example.net\n"
+	    "domain open.test\n"
+	    "mailbox alice@example.org\n"
+	    "mailbox bob@example.org\n"
+	    "recipient_delimiter +\n"
+	    "extension_folders yes\n"
+	    "maildir /tmp/x/%d/%u\n"
+	    "alias team@example.org alice@example.org bob@example.org\n"
+	    "alias team+ops@example.org bob@example.org\n"
+	    "alias sales@example.org team@example.org, x@open.test\n"
+	    "alias @example.net alice@example.org\n"
+	    "alias postmaster@example.net bob@example.org\n";
+	struct config	 cf;
+	char		 buf[512];
+	FILE		*fp = fmemopen((void *)(uintptr_t)text, sizeof text - 1, "r");
+
+	REQUIRE(fp != NULL);
+	REQUIRE(config_parse(fp, "t.conf", &cf, stderr) == 0);
+	fclose(fp);
+	/* The whole address's alias, then without the extension. */
+	CHECK_STR(route(&cf, "<team+ops@example.org>", buf, sizeof buf),
+	    "bob@example.org via team+ops@example.org");
+	CHECK_STR(route(&cf, "<Team+X@Example.org>", buf, sizeof buf),
+	    "alice@example.org bob@example.org via team@example.org");
+	/* Through an alias to an alias, each mailbox once. */
+	CHECK_STR(route(&cf, "<sales@example.org>", buf, sizeof buf),
+	    "alice@example.org bob@example.org x@open.test via sales@example.org");
+	/* A mailbox; its extension names a folder; an odd one does not. */
+	CHECK_STR(route(&cf, "<alice+Lists@example.org>", buf, sizeof buf),
+	    "alice@example.org/lists");
+	CHECK_STR(route(&cf, "<alice+a.b@example.org>", buf, sizeof buf),
+	    "alice@example.org");
+	CHECK_STR(route(&cf, "<carol@example.org>", buf, sizeof buf), "refused 550 5.1.1");
+	/* The catch-all takes every other local part of its domain;
+	 * postmaster's alias comes first. */
+	CHECK_STR(route(&cf, "<anyone@example.net>", buf, sizeof buf),
+	    "alice@example.org via @example.net");
+	CHECK_STR(route(&cf, "<\".odd\"@example.net>", buf, sizeof buf),
+	    "alice@example.org via @example.net");
+	CHECK_STR(route(&cf, "<postmaster@example.net>", buf, sizeof buf),
+	    "bob@example.org via postmaster@example.net");
+	/* A domain with neither list nor catch-all; postmaster; relaying. */
+	CHECK_STR(route(&cf, "<new+f@open.test>", buf, sizeof buf), "new@open.test/f");
+	CHECK_STR(route(&cf, "<postmaster>", buf, sizeof buf), "postmaster@example.org");
+	CHECK_STR(route(&cf, "<x@elsewhere.test>", buf, sizeof buf), "refused 550 5.7.1");
+	CHECK_STR(route(&cf, "<\".odd\"@open.test>", buf, sizeof buf), "refused 550 5.1.3");
+	config_empty(&cf);
+}
+
 static void
 test_sockaddr_text(void)
 {
@@ -186,6 +272,7 @@ main(void)
 	RUN(test_mail_params);
 	RUN(test_rcpt_params);
 	RUN(test_recipient_policy);
+	RUN(test_routing_with_aliases);
 	RUN(test_sockaddr_text);
 	return unit_done();
 }
