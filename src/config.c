@@ -430,6 +430,9 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		buf_lower(v);
 		if (at == NULL || at == v || !smtpaddr_valid_domain(at + 1, strlen(at + 1), 1))
 			perr(p, "\"%s\": expected LOCAL@DOMAIN", v);
+		else if ((size_t)(at - v) > SMTP_LOCALPART_MAX)
+			perr(p, "\"%s\": local part longer than %d octets", v,
+			    SMTP_LOCALPART_MAX);
 		else
 			list_add(p, &cf->mailboxes, &cf->nmailboxes, v, CONFIG_MAILBOX_MAX);
 	} else if (strcmp(kw, "maildir") == 0) {

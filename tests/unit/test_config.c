@@ -302,6 +302,8 @@ static void
 test_aliases(void)
 {
 	static const struct { const char *lines, *want; } bad[] = {
+		{ "mailbox aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org",
+		  "local part longer than 64 octets" },
 		{ "alias a@example.org", "alias a@example.org: no target" },
 		{ "alias a@other.test b@example.org", "a@other.test: other.test is not one of our domains" },
 		{ "alias a@example.org b@other.test", "target b@other.test: other.test is not one of our domains (smtpd never relays)" },
