@@ -10,7 +10,7 @@
 #define DELIVERY_BUF_SIZE	(64 * 1024)
 
 #define DELIVERY_MIN_ROOM	4096
-#define DELIVERY_SINK_SIZE	256
+#define DELIVERY_SINK_SIZE	64
 
 struct delivery {
 	struct maildir_file	*files;
@@ -28,8 +28,8 @@ struct delivery {
 	int			 dropping;	/* inside a dropped field */
 	int			 loop;		/* a Delivered-To: of ours */
 	size_t			 line;		/* start of the current line */
-	/* Once a copy failed, the rest of the body is read into this and
-	 * dropped (when even buf could not be had). */
+	/* Once a copy failed and not even buf could be had, the rest of the
+	 * body is read a little at a time into this and dropped. */
 	char			 sink[DELIVERY_SINK_SIZE];
 };
 

@@ -29,12 +29,14 @@ struct smtp_reply {
 void	reply_init(struct reply_out *out, int fd);
 /*
  * reply_vadd - queue "CODE[-| ]ESC TEXT\r\n" (more = 1 for a "250-" line
- * of a multi-line reply). The line is cut to SMTP_REPLY_MAX octets; its
- * text (without code, enhanced code and CRLF) goes to text[tsize] when
- * text is not NULL. Flushes first when the buffer is full.
+ * of a multi-line reply), formatted in place in the buffer (flushed
+ * first when a whole line might not fit). The line is cut to
+ * SMTP_REPLY_MAX octets. Returns its text (without code, enhanced code
+ * and CRLF; *tlen octets, not NUL-terminated), valid until the next
+ * reply_vadd or reply_flush.
  */
-void	reply_vadd(struct reply_out *out, int code, int more, const char *esc,
-	    char *text, size_t tsize, const char *fmt, va_list ap);
+const char *reply_vadd(struct reply_out *out, int code, int more, const char *esc,
+	    size_t *tlen, const char *fmt, va_list ap);
 /* reply_flush - send what is queued; -1 once the client is gone. */
 int	reply_flush(struct reply_out *out);
 /* reply_set - fill r (printf-style text). */

@@ -22,7 +22,7 @@
 #define SMTP_REPLY_MAX		512	/* 4.5.3.1.5 */
 
 /* Session output buffer: replies queued for one flush (RFC 2920). */
-#define SESSION_OUTBUF_SIZE	1024
+#define SESSION_OUTBUF_SIZE	768
 
 #define HOSTNAME_MAX		255
 

@@ -42,32 +42,33 @@ reply_flush(struct reply_out *out)
 	return out->dead ? -1 : 0;
 }
 
-void
+const char *
 reply_vadd(struct reply_out *out, int code, int more, const char *esc,
-    char *text, size_t tsize, const char *fmt, va_list ap)
+    size_t *tlen, const char *fmt, va_list ap)
 {
-	char	line[SMTP_REPLY_MAX];
-	int	n, m, start;
+	char	*line;
+	int	 n, m, start;
 
-	n = snprintf(line, sizeof line, "%03d%c", code, more ? '-' : ' ');
+	/* In place, without a copy on the stack: a session's thread keeps
+	 * every stack page it ever touched. */
+	if (sizeof out->buf - out->len < SMTP_REPLY_MAX)
+		reply_flush(out);
+	line = out->buf + out->len;
+	n = snprintf(line, SMTP_REPLY_MAX, "%03d%c", code, more ? '-' : ' ');
 	if (esc != NULL)
-		n += snprintf(line + n, sizeof line - (size_t)n, "%s ", esc);
+		n += snprintf(line + n, SMTP_REPLY_MAX - (size_t)n, "%s ", esc);
 	start = n;
-	m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
+	m = vsnprintf(line + n, SMTP_REPLY_MAX - (size_t)n - 2, fmt, ap);
 	if (m < 0)
 		m = 0;
 	n += m;
-	if ((size_t)n > sizeof line - 3)
-		n = (int)sizeof line - 3;
-	line[n] = '\0';
-	if (text != NULL)
-		snprintf(text, tsize, "%s", line + start);
+	if (n > SMTP_REPLY_MAX - 3)
+		n = SMTP_REPLY_MAX - 3;
+	*tlen = (size_t)(n - start);
 	line[n++] = '\r';
 	line[n++] = '\n';
-	if (out->len + (size_t)n > sizeof out->buf)
-		reply_flush(out);
-	memcpy(out->buf + out->len, line, (size_t)n);
 	out->len += (size_t)n;
+	return line + start;
 }
 
 void

@@ -81,7 +81,11 @@ struct keyset {
 
 struct txn {
 	char		 from[SMTP_PATH_MAX + 1];	/* "" for <> */
-	struct esmtp_mail mail;				/* MAIL's parameters */
+	/* MAIL's parameters (esmtp.c) */
+	enum esmtp_body	 body;
+	int		 smtputf8;
+	char		 ret[5];			/* DSN RET=, "" = none */
+	char		*envid;				/* DSN ENVID=, or NULL */
 	struct rcpt	**rcpts;
 	int		 nrcpt, caprcpt;
 	struct keyset	 rcptset;			/* by address, any case */
@@ -212,16 +216,22 @@ static const struct command {
 /* log_reject - the log line of a refusal; the reply and the command
  * that got it carry client text, so both are quoted. */
 static void
-log_reject(const struct session *s, int code, const char *esc, const char *text)
+log_reject(const struct session *s, int code, const char *esc, const char *text,
+    size_t tlen)
 {
 	/* On the heap: a thread's stack pages stay with it while it idles. */
-	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT), cmd[101];
+	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT + SMTP_REPLY_MAX + 101);
+	char	*t, *cmd;
 
 	if (q == NULL)
 		return;
-	buf_copy(cmd, sizeof cmd, s->cmd);	/* cut, not refused */
+	t = q + QUOTED_CMD + QUOTED_TEXT;
+	cmd = t + SMTP_REPLY_MAX;
+	memcpy(t, text, tlen);
+	t[tlen] = '\0';
+	buf_copy(cmd, 101, s->cmd);	/* cut, not refused */
 	log_info("session=%lu client=%s reject code=%d %s text=%s command=%s",
-	    s->id, s->literal, code, esc ? esc : "", log_quote(q, QUOTED_TEXT, text),
+	    s->id, s->literal, code, esc ? esc : "", log_quote(q, QUOTED_TEXT, t),
 	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, cmd));
 	free(q);
 }
@@ -230,15 +240,16 @@ static void
 reply_common(struct session *s, int code, int more, const char *esc,
     const char *fmt, va_list ap)
 {
-	char	text[SMTP_REPLY_MAX];
+	const char *text;
+	size_t	 tlen;
 
-	reply_vadd(&s->out, code, more, esc, text, sizeof text, fmt, ap);
-	log_debug("session=%lu >>> %d%c%s%s%s", s->id, code, more ? '-' : ' ',
-	    esc ? esc : "", esc ? " " : "", text);
+	text = reply_vadd(&s->out, code, more, esc, &tlen, fmt, ap);
+	log_debug("session=%lu >>> %d%c%s%s%.*s", s->id, code, more ? '-' : ' ',
+	    esc ? esc : "", esc ? " " : "", (int)tlen, text);
 	if (code >= 400 && code != 421 && !more) {
 		/* Every refusal counts towards max_errors and is logged. */
 		s->errors++;
-		log_reject(s, code, esc, text);
+		log_reject(s, code, esc, text, tlen);
 	}
 }
 
@@ -314,7 +325,11 @@ txn_reset(struct session *s)
 	tx->started = tx->too_big = 0;
 	tx->from[0] = '\0';
 	tx->id[0] = '\0';
-	memset(&tx->mail, 0, sizeof tx->mail);
+	free(tx->envid);
+	tx->envid = NULL;
+	tx->body = BODY_7BIT;
+	tx->smtputf8 = 0;
+	tx->ret[0] = '\0';
 	if (s->state > ST_HELO)
 		s->state = ST_HELO;
 }
@@ -573,7 +588,13 @@ cmd_mail(struct session *s, char *args)
 		reply(s, 501, "5.1.7", "Sender address too long");
 		return 0;
 	}
-	s->tx.mail = m;
+	if (m.envid[0] != '\0' && (s->tx.envid = strdup(m.envid)) == NULL) {
+		reply(s, 452, "4.3.1", "Insufficient system storage");
+		return 0;
+	}
+	s->tx.body = m.body;
+	s->tx.smtputf8 = m.smtputf8;
+	buf_copy(s->tx.ret, sizeof s->tx.ret, m.ret);
 	s->state = ST_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
 	return 0;
@@ -716,7 +737,7 @@ cmd_rcpt(struct session *s, char *args)
 		reply_decided(s, &r);
 		return 0;
 	}
-	if (a.has_utf8 && !tx->mail.smtputf8) {
+	if (a.has_utf8 && !tx->smtputf8) {
 		reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return 0;
 	}
@@ -830,7 +851,7 @@ delivery_start(struct session *s)
 	t.helo = s->helo;
 	t.client = s->literal;
 	t.host = cf->hostname;
-	t.proto = tx->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	t.proto = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	t.id = tx->id;
 	for (i = 0; i < tx->ncopy; i++) {
 		const struct copy *cp = tx->copies[i];
@@ -884,9 +905,9 @@ log_message(struct session *s, int code, const char *result)
 	    log_quote(b->qfrom, sizeof b->qfrom, b->from),
 	    log_quote(b->qto, sizeof b->qto, b->to),
 	    (unsigned long long)tx->dec.size, result, code, ms,
-	    tx->mail.envid[0] ? " envid=" : "",
-	    tx->mail.envid[0] ? log_quote(b->qenvid, sizeof b->qenvid, tx->mail.envid) : "",
-	    tx->mail.ret[0] ? " ret=" : "", tx->mail.ret);
+	    tx->envid != NULL ? " envid=" : "",
+	    tx->envid != NULL ? log_quote(b->qenvid, sizeof b->qenvid, tx->envid) : "",
+	    tx->ret[0] ? " ret=" : "", tx->ret);
 	free(b);
 }
 
@@ -1040,7 +1061,7 @@ cmd_data(struct session *s, char *args)
 		reply(s, 501, "5.5.4", "Syntax: DATA");
 		return 0;
 	}
-	if (tx->mail.body == BODY_BINARYMIME) {
+	if (tx->body == BODY_BINARYMIME) {
 		/* RFC 3030 3: BINARYMIME bodies travel by BDAT only. */
 		reply(s, 503, "5.5.1", "Bad sequence of commands: use BDAT with BODY=BINARYMIME");
 		return 0;
