@@ -109,6 +109,11 @@ struct session {
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	int			 errors;	/* 4xx/5xx since the last message */
 	int			 junk;		/* junk commands, likewise */
+	int			 refusals;	/* 4xx/5xx in the whole session
+						 * (error_delay) */
+	int			 allowed;	/* in an allow line: no screening */
+	unsigned char		 key[16];	/* the peer's address bytes */
+	int			 family;	/* AF_INET, AF_INET6, AF_UNSPEC */
 	const char		*end_reason;
 	unsigned		 messages;
 	const char		*refusal;	/* 503 text for a chunk read first */
@@ -226,12 +231,31 @@ log_reject(const struct session *s, int code, const char *esc, const char *text)
 	free(q);
 }
 
+/* sleep_seconds - whole seconds, through signals. */
+static void
+sleep_seconds(int secs)
+{
+	struct timespec	ts = { .tv_sec = secs, .tv_nsec = 0 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void	flush(struct session *);
+
 static void
 reply_common(struct session *s, int code, int more, const char *esc,
     const char *fmt, va_list ap)
 {
 	char	text[SMTP_REPLY_MAX];
 
+	if (code >= 400 && code != 421 && !more && s->refusals++ > 0 &&
+	    s->cf->error_delay > 0 && !s->allowed) {
+		/* A tarpit (Postfix's smtpd_error_sleep_time): what is
+		 * queued goes first, so the client sees the wait here. */
+		flush(s);
+		sleep_seconds(s->cf->error_delay);
+	}
 	reply_vadd(&s->out, code, more, esc, text, sizeof text, fmt, ap);
 	log_debug("session=%lu >>> %d%c%s%s%s", s->id, code, more ? '-' : ' ',
 	    esc ? esc : "", esc ? " " : "", text);
@@ -1187,6 +1211,8 @@ set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
 	sockaddr_text(ss, s->addr, sizeof s->addr, s->literal, sizeof s->literal);
 	s->port = sockaddr_port(ss);
+	s->family = sockaddr_key(ss, s->key);
+	s->allowed = config_allowed(s->cf, s->family, s->key);
 }
 
 /*
@@ -1351,7 +1377,8 @@ session_run(const struct session_conn *conn)
 			goto out;
 		}
 	}
-	log_info("session=%lu connect client=%s port=%d", s->id, s->literal, s->port);
+	log_info("session=%lu connect client=%s port=%d%s", s->id, s->literal, s->port,
+	    s->allowed ? " allowed=yes" : "");
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
