@@ -38,6 +38,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "recipient.h"
 #include "reply.h"
 #include "session.h"
@@ -557,6 +558,19 @@ path_end(char *args, const char *end)
 	return *p == '\0' || *p == ' ' ? p : NULL;
 }
 
+/* over_rate - 1 if this event takes the client over limit per minute
+ * (0 = no limit; allowed clients are not counted). */
+static int
+over_rate(const struct session *s, enum ratelimit_kind kind, int limit)
+{
+	struct timespec	now;
+
+	if (limit <= 0 || s->allowed || s->family == AF_UNSPEC)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ratelimit_hit(kind, s->family, s->key, now.tv_sec) > (unsigned)limit;
+}
+
 static int
 cmd_mail(struct session *s, char *args)
 {
@@ -590,6 +604,13 @@ cmd_mail(struct session *s, char *args)
 	if (m.size > s->cf->max_message_size) {
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %llu octets",
 		    (unsigned long long)s->cf->max_message_size);
+		return 0;
+	}
+	if (over_rate(s, RATELIMIT_MAIL, s->cf->max_message_rate)) {
+		atomic_fetch_add(&session_stats.refused_message_rate, 1);
+		log_info("session=%lu client=%s refused: max_message_rate %d reached",
+		    s->id, s->literal, s->cf->max_message_rate);
+		reply(s, 450, "4.7.1", "Too many messages from your address, try again later");
 		return 0;
 	}
 	txn_reset(s);
@@ -1379,6 +1400,17 @@ session_run(const struct session_conn *conn)
 	}
 	log_info("session=%lu connect client=%s port=%d%s", s->id, s->literal, s->port,
 	    s->allowed ? " allowed=yes" : "");
+	if (over_rate(s, RATELIMIT_CONNECT, cf->max_connection_rate)) {
+		/* Before the greeting: RFC 5321 3.1 lets a server open with 421. */
+		atomic_fetch_add(&session_stats.refused_connection_rate, 1);
+		log_info("session=%lu client=%s refused connection: "
+		    "max_connection_rate %d reached", s->id, s->literal,
+		    cf->max_connection_rate);
+		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+		    "try again later", cf->hostname);
+		flush(s);
+		goto out;
+	}
 	session_loop(s);
 	flush(s);
 	txn_reset(s);

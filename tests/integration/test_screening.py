@@ -44,5 +44,50 @@ class ErrorDelay(DaemonTestCase):
         self.assertLess(self.timed(c, 'BOGUS', 500), 0.5)
 
 
+class Rates(DaemonTestCase):
+    extra_config = ['max_connection_rate 3', 'max_message_rate 2',
+                    'allow 127.0.0.9/32']
+
+    def test_connection_rate(self):
+        for i in range(3):
+            c = SourcedClient(self.port, '127.0.0.3')
+            c.send('QUIT\r\n')
+            c.expect(221)
+            c.close()
+        c = SourcedClient(self.port, '127.0.0.3', greeting=False)
+        self.addCleanup(c.close)
+        c.expect(421, '4.7.0')
+        self.assertTrue(c.is_closed())
+        # Another client is not affected.
+        c2 = SourcedClient(self.port, '127.0.0.4')
+        self.addCleanup(c2.close)
+        self.assertIn('refused connection: max_connection_rate 3',
+                      self.daemon.stderr(100000))
+
+    def test_message_rate(self):
+        c = SourcedClient(self.port, '127.0.0.5')
+        self.addCleanup(c.close)
+        c.ehlo()
+        for i in range(2):
+            c.send('MAIL FROM:<a@x.test>\r\n')
+            c.expect(250)
+            c.send('RSET\r\n')
+            c.expect(250)
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(450, '4.7.1')
+
+    def test_allowed_client_not_limited(self):
+        for i in range(5):
+            c = SourcedClient(self.port, '127.0.0.9')
+            c.ehlo()
+            for k in range(3):
+                c.send('MAIL FROM:<a@x.test>\r\nRSET\r\n')
+                c.expect(250)
+                c.expect(250)
+            c.send('QUIT\r\n')
+            c.expect(221)
+            c.close()
+
+
 if __name__ == '__main__':
     unittest.main()
