@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "data.h"
 #include "delivery.h"
+#include "dnsquery.h"
 #include "esmtp.h"
 #include "linebuf.h"
 #include "log.h"
@@ -115,6 +116,8 @@ struct session {
 	int			 allowed;	/* in an allow line: no screening */
 	unsigned char		 key[16];	/* the peer's address bytes */
 	int			 family;	/* AF_INET, AF_INET6, AF_UNSPEC */
+	struct dnsq		*dnsbl;		/* look-ups started at connect */
+	int			 blocked;	/* a RCPT got the dnsbl 554 */
 	const char		*end_reason;
 	unsigned		 messages;
 	const char		*refusal;	/* 503 text for a chunk read first */
@@ -571,6 +574,30 @@ over_rate(const struct session *s, enum ratelimit_kind kind, int limit)
 	return ratelimit_hit(kind, s->family, s->key, now.tv_sec) > (unsigned)limit;
 }
 
+/*
+ * dnsbl_blocked - 1 (answered 554) if the DNS lists refuse the client:
+ * at the first RCPT once the score reaches dnsbl_threshold, then at
+ * every MAIL and RCPT. The answers are awaited here, not before the
+ * greeting. is_rcpt: a RCPT (the first refusal comes only there).
+ */
+static int
+dnsbl_blocked(struct session *s, int is_rcpt)
+{
+	const char	*zone;
+
+	if (s->dnsbl == NULL)
+		return 0;
+	if (dnsq_collect(s->dnsbl, s->literal, &zone) < s->cf->dnsbl_threshold ||
+	    zone[0] == '\0' || (!is_rcpt && !s->blocked))
+		return 0;
+	if (!s->blocked)
+		atomic_fetch_add(&session_stats.refused_dnsbl, 1);
+	s->blocked = 1;
+	reply(s, 554, "5.7.1", "Service unavailable; client [%s] blocked using %s",
+	    s->addr, zone);
+	return 1;
+}
+
 static int
 cmd_mail(struct session *s, char *args)
 {
@@ -579,6 +606,9 @@ cmd_mail(struct session *s, char *args)
 	struct smtpaddr	 a;
 	const char	*why, *end;
 	char		*p;
+
+	if (dnsbl_blocked(s, 0))
+		return 0;
 
 	if ((p = path_arg(args, "FROM:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -748,6 +778,8 @@ cmd_rcpt(struct session *s, char *args)
 	void		*mem;
 	int		 ncopy0 = tx->ncopy;
 
+	if (dnsbl_blocked(s, 1))
+		return 0;
 	if ((p = path_arg(args, "TO:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
 		return 0;
@@ -1411,6 +1443,10 @@ session_run(const struct session_conn *conn)
 		flush(s);
 		goto out;
 	}
+	/* Asked now, awaited at the first MAIL or RCPT: never before the
+	 * greeting. No dnsbl line, no query. */
+	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
+		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
@@ -1425,6 +1461,7 @@ session_run(const struct session_conn *conn)
 		free(q);
 	}
 out:
+	dnsq_free(s->dnsbl);
 	linebuf_free(&s->lb);
 	free(s);
 }
