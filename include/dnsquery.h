@@ -28,4 +28,16 @@ void	dnsq_free(struct dnsq *q);
 /* dnsq_cache_lookups - cache hits and misses since start (tests, status). */
 void	dnsq_cache_counts(unsigned long *hits, unsigned long *misses);
 
+/*
+ * reverse_dns: rdns_start sends the PTR question at connect (never
+ * waits); rdns_collect waits for it (dns_timeout), asks the name's A or
+ * AAAA (dns_timeout again) and returns the name if it leads back to the
+ * address, else "unknown"; it logs the result once.
+ */
+struct rdns;
+struct rdns *rdns_start(const struct config *cf, int family,
+	    const unsigned char addr[16]);
+const char *rdns_collect(struct rdns *r, unsigned long sid, const char *client);
+void	rdns_free(struct rdns *r);
+
 #endif

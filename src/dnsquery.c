@@ -29,6 +29,7 @@
 #include "dnsbl.h"
 #include "dnsquery.h"
 #include "log.h"
+#include "smtpaddr.h"
 
 #define CACHE_SLOTS	1024	/* direct-mapped by name */
 #define CACHE_TTL_MAX	3600	/* seconds, whatever the answer says */
@@ -74,6 +75,7 @@ static int	cache_get(struct query *);
 static void	cache_put(const struct query *, uint32_t);
 static int	resolver_addr(const struct config *, res_state, struct sockaddr_storage *,
 		    socklen_t *);
+static int	resolver_socket(const struct config *, res_state);
 static void	receive(struct dnsq *);
 
 static time_t
@@ -175,14 +177,30 @@ resolver_addr(const struct config *cf, res_state rs, struct sockaddr_storage *ss
 	return 0;
 }
 
+/* resolver_socket - a non-blocking UDP socket connected to the name
+ * server; -1 on failure (logged by the caller). */
+static int
+resolver_socket(const struct config *cf, res_state rs)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 sslen;
+	int		 fd;
+
+	resolver_addr(cf, rs, &ss, &sslen);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd != -1 && connect(fd, (struct sockaddr *)&ss, sslen) == -1) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 struct dnsq *
 dnsq_start(const struct config *cf, int family, const unsigned char addr[16],
     unsigned long sid)
 {
 	struct dnsq	*d;
 	struct __res_state *rs;
-	struct sockaddr_storage ss;
-	socklen_t	 sslen;
 	unsigned char	 pkt[DNS_PACKET_MAX];
 	int		 i, k, n, sent = 0;
 
@@ -221,14 +239,8 @@ dnsq_start(const struct config *cf, int family, const unsigned char addr[16],
 			}
 		return d;
 	}
-	resolver_addr(cf, rs, &ss, &sslen);
-	d->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->fd == -1 || connect(d->fd, (struct sockaddr *)&ss, sslen) == -1) {
+	if ((d->fd = resolver_socket(cf, rs)) == -1)
 		log_warn("session=%lu dnsbl: resolver socket", sid);
-		if (d->fd != -1)
-			close(d->fd);
-		d->fd = -1;
-	}
 	for (i = 0; i < d->nq; i++) {
 		struct query *q = &d->q[i];
 		if (q->state != Q_PENDING || q->same_as != -1)
@@ -399,4 +411,167 @@ dnsq_free(struct dnsq *d)
 	if (d->fd != -1)
 		close(d->fd);
 	free(d);
+}
+
+/* ---- reverse_dns: PTR, then the name's A/AAAA must give the address back */
+
+struct rdns {
+	const struct config *cf;
+	int		 fd;
+	int		 family;
+	unsigned char	 addr[16];
+	uint16_t	 id;
+	char		 qname[DNS_NAME_MAX];
+	struct timespec	 deadline;
+	int		 done;
+	int		 logged;
+	char		 name[DNS_NAME_MAX];	/* "unknown" until confirmed */
+	const char	*why;
+};
+
+/* rdns_ask - send a question of qtype for name on r->fd; 0 or -1. */
+static int
+rdns_ask(struct rdns *r, const char *name, int qtype)
+{
+	struct __res_state *rs;
+	unsigned char	 pkt[DNS_PACKET_MAX];
+	int		 n = -1;
+
+	if ((rs = calloc(1, sizeof *rs)) == NULL)
+		return -1;
+	if (res_ninit(rs) == 0) {
+		if (r->fd == -1)
+			r->fd = resolver_socket(r->cf, rs);
+		if (r->fd != -1)
+			n = res_nmkquery(rs, ns_o_query, name, ns_c_in, qtype, NULL, 0,
+			    NULL, pkt, sizeof pkt);
+		res_nclose(rs);
+	}
+	free(rs);
+	if (n < NS_HFIXEDSZ || buf_copy(r->qname, sizeof r->qname, name) == -1)
+		return -1;
+	r->id = (uint16_t)(pkt[0] << 8 | pkt[1]);
+	clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+	r->deadline.tv_sec += r->cf->dns_timeout;
+	return send(r->fd, pkt, (size_t)n, 0) == n ? 0 : -1;
+}
+
+/* rdns_wait - the answer to the last question, by r->deadline; 0 or -1. */
+static int
+rdns_wait(struct rdns *r, int qtype, struct dns_answer *a)
+{
+	unsigned char	 pkt[DNS_PACKET_MAX];
+	const char	*why;
+	ssize_t		 n;
+
+	for (;;) {
+		struct pollfd	pfd = { .fd = r->fd, .events = POLLIN };
+		struct timespec	now;
+		long		ms;
+
+		while ((n = recv(r->fd, pkt, sizeof pkt, 0)) > 0) {
+			if (dns_parse_answer(pkt, (size_t)n, qtype, a, &why) == 0 &&
+			    a->id == r->id && strcasecmp(a->qname, r->qname) == 0) {
+				if (a->rcode != ns_r_noerror) {
+					r->why = a->rcode == ns_r_nxdomain ? "no such name" :
+					    "error answer";
+					return -1;
+				}
+				return 0;
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (r->deadline.tv_sec - now.tv_sec) * 1000 +
+		    (r->deadline.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0) {
+			r->why = "no answer in time";
+			return -1;
+		}
+		if (poll(&pfd, 1, (int)ms) == -1 && errno != EINTR) {
+			r->why = "poll failed";
+			return -1;
+		}
+	}
+}
+
+struct rdns *
+rdns_start(const struct config *cf, int family, const unsigned char addr[16])
+{
+	struct rdns	*r;
+	char		 name[DNS_NAME_MAX];
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	r->cf = cf;
+	r->fd = -1;
+	r->family = family;
+	memcpy(r->addr, addr, 16);
+	buf_copy(r->name, sizeof r->name, "unknown");
+	if (dns_reverse_name(family, addr, family == AF_INET ? "in-addr.arpa" :
+	    "ip6.arpa", name, sizeof name) == -1 || rdns_ask(r, name, ns_t_ptr) == -1) {
+		r->why = "could not ask";
+		r->done = 1;
+	}
+	return r;
+}
+
+const char *
+rdns_collect(struct rdns *r, unsigned long sid, const char *client)
+{
+	struct dns_answer *a;
+	char		 ptr[DNS_NAME_MAX];
+	int		 qtype = r->family == AF_INET ? ns_t_a : ns_t_aaaa;
+	size_t		 alen = r->family == AF_INET ? 4 : 16;
+
+	if (r->done)
+		goto out;
+	r->done = 1;
+	if ((a = malloc(sizeof *a)) == NULL) {
+		r->why = "out of memory";
+		goto out;
+	}
+	if (rdns_wait(r, ns_t_ptr, a) == -1)
+		goto fail;
+	if (a->ptr[0] == '\0') {
+		r->why = "no PTR record";
+		goto fail;
+	}
+	/* Untrusted text bound for a header: a host name or nothing. */
+	buf_lower(a->ptr);
+	if (!smtpaddr_valid_domain(a->ptr, strlen(a->ptr), 0) || a->ptr[0] == '[') {
+		r->why = "PTR is not a host name";
+		goto fail;
+	}
+	buf_copy(ptr, sizeof ptr, a->ptr);
+	if (rdns_ask(r, ptr, qtype) == -1 || rdns_wait(r, qtype, a) == -1)
+		goto fail;
+	for (int i = 0; i < a->naddr; i++)
+		if (memcmp(a->addr[i], r->addr, alen) == 0) {
+			buf_copy(r->name, sizeof r->name, ptr);
+			free(a);
+			goto out;
+		}
+	r->why = "name does not lead back to the address";
+fail:
+	free(a);
+out:
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+	if (!r->logged) {
+		r->logged = 1;
+		log_info("session=%lu client=%s name=%s%s%s", sid, client, r->name,
+		    r->why ? " reason=" : "", r->why ? r->why : "");
+	}
+	return r->name;
+}
+
+void
+rdns_free(struct rdns *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	free(r);
 }

@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "data.h"
 #include "delivery.h"
+#include "dns.h"
 #include "dnsquery.h"
 #include "esmtp.h"
 #include "linebuf.h"
@@ -117,6 +118,9 @@ struct session {
 	unsigned char		 key[16];	/* the peer's address bytes */
 	int			 family;	/* AF_INET, AF_INET6, AF_UNSPEC */
 	struct dnsq		*dnsbl;		/* look-ups started at connect */
+	struct rdns		*rdns;		/* reverse_dns, started at connect */
+	char			 rclient[DNS_NAME_MAX + INET6_ADDRSTRLEN + 16];
+						/* "name [addr]" for Received: */
 	int			 blocked;	/* a RCPT got the dnsbl 554 */
 	const char		*end_reason;
 	unsigned		 messages;
@@ -607,6 +611,9 @@ cmd_mail(struct session *s, char *args)
 	const char	*why, *end;
 	char		*p;
 
+	if (s->rdns != NULL && s->rclient[0] == '\0')
+		snprintf(s->rclient, sizeof s->rclient, "%s %s",
+		    rdns_collect(s->rdns, s->id, s->literal), s->literal);
 	if (dnsbl_blocked(s, 0))
 		return 0;
 
@@ -905,7 +912,7 @@ delivery_start(struct session *s)
 		return;
 	t.from = tx->from;
 	t.helo = s->helo;
-	t.client = s->literal;
+	t.client = s->rclient[0] ? s->rclient : s->literal;
 	t.host = cf->hostname;
 	t.proto = tx->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	t.id = tx->id;
@@ -1447,6 +1454,8 @@ session_run(const struct session_conn *conn)
 	 * greeting. No dnsbl line, no query. */
 	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
 		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
+	if (cf->reverse_dns && s->family != AF_UNSPEC)
+		s->rdns = rdns_start(cf, s->family, s->key);
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
@@ -1462,6 +1471,7 @@ session_run(const struct session_conn *conn)
 	}
 out:
 	dnsq_free(s->dnsbl);
+	rdns_free(s->rdns);
 	linebuf_free(&s->lb);
 	free(s);
 }

@@ -278,5 +278,46 @@ class NoDnsblNoQuery(DNSTestCase):
         self.assertEqual(self.dns.total(), 0)
 
 
+class ReverseDns(DNSTestCase):
+    dns_config = ['reverse_dns yes', 'dns_timeout 2']
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        d = cls.dns
+        d.add(reverse4('127.0.0.40', 'in-addr.arpa'), 'PTR', 'mx.good.test')
+        d.add('mx.good.test', 'A', '127.0.0.40')
+        d.add(reverse4('127.0.0.41', 'in-addr.arpa'), 'PTR', 'liar.test')
+        d.add('liar.test', 'A', '127.0.0.99')
+        d.add(reverse4('127.0.0.43', 'in-addr.arpa'), 'PTR', 'bad name.test')
+
+    def received(self, source):
+        c = self.client(source)
+        r = self.send_raw(b'Subject: x\r\n\r\nx\r\n', client=c)
+        self.assertEqual(r.code, 250, r)
+        msg = self.assertOneMessage('user')
+        self.daemon.clear_spool()
+        return msg.decode('utf-8', 'replace') if isinstance(msg, bytes) else msg
+
+    def test_confirmed_name(self):
+        raw = self.received('127.0.0.40')
+        self.assertIn('(mx.good.test [127.0.0.40])', raw)
+        self.assertIn('client=[127.0.0.40] name=mx.good.test', self.log())
+
+    def test_unconfirmed_name_is_unknown(self):
+        raw = self.received('127.0.0.41')
+        self.assertIn('(unknown [127.0.0.41])', raw)
+        self.assertIn('client=[127.0.0.41] name=unknown reason=name does not lead back',
+                      self.log())
+
+    def test_no_ptr_is_unknown(self):
+        raw = self.received('127.0.0.42')
+        self.assertIn('(unknown [127.0.0.42])', raw)
+
+    def test_ptr_that_is_not_a_host_name(self):
+        raw = self.received('127.0.0.43')
+        self.assertIn('(unknown [127.0.0.43])', raw)
+
+
 if __name__ == '__main__':
     unittest.main()
