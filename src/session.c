@@ -7,7 +7,9 @@
  * Not here: sockets and threads (listener.c), the reply format and
  * flushing (reply.c), ESMTP parameters (esmtp.c), recipient policy
  * (recipient.c), path syntax (smtpaddr.c), body decoding (data.c), the
- * copies and their trace headers (delivery.c), files (maildir.c).
+ * copies and their trace headers (delivery.c), files (maildir.c), DNS
+ * look-ups (dnsquery.c) and rate counting (ratelimit.c): the screening
+ * replies (421/450/554) are decided here from what those return.
  * Threads: one session per thread; the config is read-only; the only
  * shared writes are the atomic counters in session_stats.
  *
