@@ -360,6 +360,8 @@ dnsq_collect(struct dnsq *d, const char *client, const char **zone)
 		struct query *q = &d->q[i];
 		const struct query *r = q->same_as >= 0 ? &d->q[q->same_as] : q;
 		const struct dnsbl_list *l = &cf->dnsbl[i];
+		if (r->state != Q_DONE && q->same_as >= 0)
+			continue;	/* logged with the query it shares */
 		if (r->state == Q_PENDING) {
 			log_info("session=%lu client=%s dnsbl %s: no answer within %ds, "
 			    "not listed", d->sid, client, l->zone, cf->dns_timeout);
