@@ -17,6 +17,8 @@ DESTDIR	?=
 PYTHON	?= python3
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
+# ns_initparse/ns_parserr live in libresolv, part of glibc (libc6).
+LDLIBS	+= -lresolv
 ALL_CFLAGS = -std=c11 $(WARN) $(WERROR) $(CFLAGS) -pthread -MMD -MP
 
 SANITIZE ?=
@@ -48,7 +50,7 @@ PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 all: $(PROG)
 
 $(PROG): $(OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(BUILD)
@@ -65,7 +67,7 @@ FORCE:
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBOBJS)
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 

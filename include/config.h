@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "dnsbl.h"
 #include "smtpd.h"
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_PROXY_FROM_MAX	32
+#define CONFIG_DNSBL_MAX	32	/* dnsbl lines */
+#define CONFIG_ALLOW_MAX	256	/* allow lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -25,6 +28,13 @@ struct config_cidr {
 	int		family;		/* AF_INET or AF_INET6 */
 	unsigned char	addr[16];
 	int		prefix;		/* bits */
+};
+
+/* The name server of "resolver ADDR[:PORT]". */
+struct config_resolver {
+	int		family;		/* AF_INET, AF_INET6; 0 = the system's */
+	unsigned char	addr[16];
+	uint16_t	port;
 };
 
 enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
@@ -81,6 +91,19 @@ struct config {
 	int		 fsync;		/* 1 = fsync files and dirs */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX];
 	int		 nproxy_from;
+	/* Screening (issue 18): all off unless configured. */
+	struct dnsbl_list dnsbl[CONFIG_DNSBL_MAX];
+	int		 ndnsbl;
+	int		 dnsbl_threshold;	/* summed weight that refuses */
+	struct config_resolver resolver;
+	int		 dns_timeout;	/* seconds, every look-up */
+	struct config_cidr allow[CONFIG_ALLOW_MAX];
+	int		 nallow;
+	int		 error_delay;	/* seconds before each error reply
+					 * after the first; 0 = none */
+	int		 max_connection_rate;	/* per client per minute; 0 = off */
+	int		 max_message_rate;	/* MAIL per client per minute; 0 = off */
+	int		 reverse_dns;	/* 1 = PTR, forward-confirmed */
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
@@ -95,6 +118,10 @@ struct config {
 #define DEF_MAX_JUNK_COMMANDS	100
 #define DEF_TIMEOUT		300	/* RFC 5321 4.5.3.2.7: 5 minutes */
 #define DEF_TRANSACTION_TIMEOUT	3600
+#define DEF_DNSBL_THRESHOLD	1
+#define DEF_DNS_TIMEOUT		5
+#define DEF_ERROR_DELAY		0	/* Postfix's smtpd_error_sleep_time is 1s */
+#define DEF_RESOLVER_PORT	53
 
 /*
  * config_clear - zero cf and set every default; its lists must be empty
@@ -151,6 +178,8 @@ const struct config_alias *config_alias(const struct config *cf,
 	    const char *local, const char *domain);
 /* config_cidr_match - 1 if the address (family, 4 or 16 bytes) is in c. */
 int	config_cidr_match(const struct config_cidr *c, int family, const void *addr);
+/* config_allowed - 1 if the address is in an allow line of cf. */
+int	config_allowed(const struct config *cf, int family, const void *addr);
 /* config_parse_cidr - "192.0.2.0/24", "::1", ...; 0 or -1. */
 int	config_parse_cidr(const char *s, struct config_cidr *out);
 

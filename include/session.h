@@ -14,6 +14,10 @@ struct session_stats {
 	atomic_ulong	accepted;	/* messages accepted */
 	atomic_ulong	rejected;	/* messages refused after DATA/BDAT */
 	atomic_ulong	bytes;		/* message bytes accepted */
+	/* refusals of the screening, per reason */
+	atomic_ulong	refused_connection_rate;	/* 421 at connect */
+	atomic_ulong	refused_message_rate;		/* 450 at MAIL */
+	atomic_ulong	refused_dnsbl;			/* 554 at MAIL/RCPT */
 };
 extern struct session_stats session_stats;
 

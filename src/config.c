@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "dnsbl.h"
 #include "smtpaddr.h"
 
 #define CONFIG_LINE_MAX		1024
@@ -42,6 +43,7 @@ static void	perr(struct parse_ctx *, const char *, ...)
 static int	parse_number(struct parse_ctx *, const char *, long long, long long, long long *);
 static int	parse_listen(struct parse_ctx *, struct config *, char *);
 static int	parse_yesno(struct parse_ctx *, const char *, int *);
+static int	parse_resolver(struct parse_ctx *, struct config *, char *);
 static int	list_add(struct parse_ctx *, char ***, int *, const char *, int);
 static int	parse_template(struct parse_ctx *, const char *);
 static void	set_maildir(struct parse_ctx *, struct config *, const char *);
@@ -197,6 +199,52 @@ parse_listen(struct parse_ctx *p, struct config *cf, char *v)
 	return 0;
 }
 
+/* parse_resolver - "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT". */
+static int
+parse_resolver(struct parse_ctx *p, struct config *cf, char *v)
+{
+	struct config_resolver *r = &cf->resolver;
+	char		*host = v, *port = NULL;
+	long long	 n = DEF_RESOLVER_PORT;
+	int		 family = AF_INET;
+
+	if (*v == '[') {
+		host = v + 1;
+		if ((port = strchr(host, ']')) == NULL ||
+		    (port[1] != '\0' && port[1] != ':')) {
+			perr(p, "resolver \"%s\": expected ADDRESS[:PORT] or [IPV6][:PORT]", v);
+			return -1;
+		}
+		*port++ = '\0';
+		port = *port == ':' ? port + 1 : NULL;
+		family = AF_INET6;
+	} else if ((port = strchr(v, ':')) != NULL)
+		*port++ = '\0';
+	if (inet_pton(family, host, r->addr) != 1) {
+		perr(p, "resolver \"%s\": not an %s address%s", host,
+		    family == AF_INET ? "IPv4" : "IPv6",
+		    family == AF_INET ? " (write IPv6 as [ADDRESS])" : "");
+		memset(r, 0, sizeof *r);
+		return -1;
+	}
+	if (port != NULL && parse_number(p, port, 1, 65535, &n) == -1) {
+		memset(r, 0, sizeof *r);
+		return -1;
+	}
+	r->family = family;
+	r->port = (uint16_t)n;
+	return 0;
+}
+
+int
+config_allowed(const struct config *cf, int family, const void *addr)
+{
+	for (int i = 0; i < cf->nallow; i++)
+		if (config_cidr_match(&cf->allow[i], family, addr))
+			return 1;
+	return 0;
+}
+
 static int
 list_add(struct parse_ctx *p, char ***list, int *n, const char *s, int max)
 {
@@ -332,7 +380,9 @@ config_cidr_match(const struct config_cidr *c, int family, const void *addr)
 enum {
 	K_HOSTNAME, K_MAILDIR, K_MAXSIZE, K_MAXRCPT, K_MAXCLIENTS, K_MAXPERIP,
 	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
-	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC, K_EXTFOLDERS
+	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC, K_EXTFOLDERS,
+	K_DNSBLTHRESH, K_RESOLVER, K_DNSTIMEOUT, K_ERRDELAY, K_CONNRATE,
+	K_MSGRATE, K_REVDNS
 };
 
 static int
@@ -362,12 +412,18 @@ static const struct num_directive {
 	{ "data_timeout", K_DATATIMEOUT, 1, 86400, offsetof(struct config, data_timeout) },
 	{ "transaction_timeout", K_TXTIMEOUT, 1, 864000, offsetof(struct config, transaction_timeout) },
 	{ "greeting_delay", K_GREETDELAY, 0, 300, offsetof(struct config, greeting_delay) },
+	{ "dnsbl_threshold", K_DNSBLTHRESH, 1, 100000, offsetof(struct config, dnsbl_threshold) },
+	{ "dns_timeout", K_DNSTIMEOUT, 1, 60, offsetof(struct config, dns_timeout) },
+	{ "error_delay", K_ERRDELAY, 0, 60, offsetof(struct config, error_delay) },
+	{ "max_connection_rate", K_CONNRATE, 0, 1000000, offsetof(struct config, max_connection_rate) },
+	{ "max_message_rate", K_MSGRATE, 0, 1000000, offsetof(struct config, max_message_rate) },
 };
 
 static const char *const other_keywords[] = {
 	"listen", "hostname", "domain", "mailbox", "maildir", "max_message_size",
 	"user", "bare_newline", "recipient_delimiter", "fsync", "proxy_from",
-	"alias", "include", "extension_folders",
+	"alias", "include", "extension_folders", "dnsbl", "resolver", "allow",
+	"reverse_dns",
 };
 
 /* known_keyword - 1 if kw is a directive. */
@@ -473,6 +529,27 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 		parse_alias(p, cf, v);
 	} else if (strcmp(kw, "include") == 0) {
 		parse_include(p, cf, v);
+	} else if (strcmp(kw, "dnsbl") == 0) {
+		const char *why;
+		if (cf->ndnsbl >= CONFIG_DNSBL_MAX)
+			perr(p, "too many dnsbl lines (at most %d)", CONFIG_DNSBL_MAX);
+		else if (dnsbl_parse_spec(v, &cf->dnsbl[cf->ndnsbl], &why) == -1)
+			perr(p, "dnsbl \"%s\": %s", v, why);
+		else
+			cf->ndnsbl++;
+	} else if (strcmp(kw, "resolver") == 0) {
+		if (once(p, K_RESOLVER, kw) == 0)
+			parse_resolver(p, cf, v);
+	} else if (strcmp(kw, "allow") == 0) {
+		if (cf->nallow >= CONFIG_ALLOW_MAX)
+			perr(p, "too many allow lines (at most %d)", CONFIG_ALLOW_MAX);
+		else if (config_parse_cidr(v, &cf->allow[cf->nallow]) == -1)
+			perr(p, "\"%s\": expected ADDRESS or ADDRESS/BITS", v);
+		else
+			cf->nallow++;
+	} else if (strcmp(kw, "reverse_dns") == 0) {
+		if (once(p, K_REVDNS, kw) == 0)
+			parse_yesno(p, v, &cf->reverse_dns);
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);
@@ -501,6 +578,9 @@ config_clear(struct config *cf)
 	cf->bare_newline = BARE_NEWLINE_REJECT;
 	cf->recipient_delimiter = 0;
 	cf->fsync = 1;
+	cf->dnsbl_threshold = DEF_DNSBL_THRESHOLD;
+	cf->dns_timeout = DEF_DNS_TIMEOUT;
+	cf->error_delay = DEF_ERROR_DELAY;
 }
 
 int

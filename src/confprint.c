@@ -13,9 +13,11 @@
 #include <sys/socket.h>
 
 #include "confprint.h"
+#include "dnsbl.h"
 
 static void	print_listen(const struct config_listen *, FILE *);
-static void	print_cidr(const struct config_cidr *, FILE *);
+static void	print_cidr(const char *, const struct config_cidr *, FILE *);
+static void	print_screening(const struct config *, FILE *);
 static const char *yesno(int);
 
 /* print_listen - "listen ADDR:PORT", an IPv6 address in brackets. */
@@ -28,18 +30,52 @@ print_listen(const struct config_listen *l, FILE *fp)
 	    v6 ? "]" : "", (unsigned)l->port, l->proxy ? " proxy" : "");
 }
 
-/* print_cidr - "proxy_from ADDR/BITS", the address as it was given
+/* print_cidr - "KEYWORD ADDR/BITS", the address as it was given
  * (host bits included: config_cidr_match ignores them). */
 static void
-print_cidr(const struct config_cidr *c, FILE *fp)
+print_cidr(const char *kw, const struct config_cidr *c, FILE *fp)
 {
 	char	addr[INET6_ADDRSTRLEN];
 
 	if (inet_ntop(c->family, c->addr, addr, sizeof addr) == NULL) {
-		fprintf(fp, "# proxy_from: unprintable address family %d\n", c->family);
+		fprintf(fp, "# %s: unprintable address family %d\n", kw, c->family);
 		return;
 	}
-	fprintf(fp, "proxy_from %s/%d\n", addr, c->prefix);
+	fprintf(fp, "%s %s/%d\n", kw, addr, c->prefix);
+}
+
+/* print_screening - the directives of DNS lists, rates and tarpit. */
+static void
+print_screening(const struct config *cf, FILE *fp)
+{
+	char	spec[DNSBL_SPEC_MAX], addr[INET6_ADDRSTRLEN];
+	int	i;
+
+	for (i = 0; i < cf->ndnsbl; i++) {
+		if (dnsbl_format_spec(&cf->dnsbl[i], spec, sizeof spec) == -1)
+			fprintf(fp, "# dnsbl %s: spec too long to print\n", cf->dnsbl[i].zone);
+		else
+			fprintf(fp, "dnsbl %s\n", spec);
+	}
+	if (cf->ndnsbl == 0)
+		fprintf(fp, "# dnsbl: none; no DNS list is asked\n");
+	fprintf(fp, "dnsbl_threshold %d\n", cf->dnsbl_threshold);
+	if (cf->resolver.family != 0 &&
+	    inet_ntop(cf->resolver.family, cf->resolver.addr, addr, sizeof addr) != NULL)
+		fprintf(fp, "resolver %s%s%s:%u\n", cf->resolver.family == AF_INET6 ? "[" : "",
+		    addr, cf->resolver.family == AF_INET6 ? "]" : "",
+		    (unsigned)cf->resolver.port);
+	else
+		fprintf(fp, "# resolver: not set; the name servers of /etc/resolv.conf\n");
+	fprintf(fp, "dns_timeout %d\n", cf->dns_timeout);
+	fprintf(fp, "reverse_dns %s\n", yesno(cf->reverse_dns));
+	for (i = 0; i < cf->nallow; i++)
+		print_cidr("allow", &cf->allow[i], fp);
+	if (cf->nallow == 0)
+		fprintf(fp, "# allow: none; every client is screened\n");
+	fprintf(fp, "error_delay %d\n", cf->error_delay);
+	fprintf(fp, "max_connection_rate %d\n", cf->max_connection_rate);
+	fprintf(fp, "max_message_rate %d\n", cf->max_message_rate);
 }
 
 static const char *
@@ -58,7 +94,7 @@ config_print(const struct config *cf, FILE *fp)
 	if (cf->nlisten == 0)
 		fprintf(fp, "# listen: none; the service manager passes the sockets\n");
 	for (i = 0; i < cf->nproxy_from; i++)
-		print_cidr(&cf->proxy_from[i], fp);
+		print_cidr("proxy_from", &cf->proxy_from[i], fp);
 	if (cf->nproxy_from == 0)
 		fprintf(fp, "# proxy_from: none; a proxy listener refuses everyone\n");
 	if (cf->hostname[0] != '\0')
@@ -111,4 +147,5 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "data_timeout %d\n", cf->data_timeout);
 	fprintf(fp, "transaction_timeout %d\n", cf->transaction_timeout);
 	fprintf(fp, "greeting_delay %d\n", cf->greeting_delay);
+	print_screening(cf, fp);
 }

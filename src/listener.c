@@ -718,7 +718,11 @@ listener_status(void)
 	active = lk.active;
 	pthread_mutex_unlock(&lk.mu);
 	log_info("status sessions_active=%d sessions_total=%lu messages_accepted=%lu "
-	    "messages_rejected=%lu bytes_received=%lu", active,
+	    "messages_rejected=%lu bytes_received=%lu refused_connection_rate=%lu "
+	    "refused_message_rate=%lu refused_dnsbl=%lu", active,
 	    atomic_load(&session_stats.sessions), atomic_load(&session_stats.accepted),
-	    atomic_load(&session_stats.rejected), atomic_load(&session_stats.bytes));
+	    atomic_load(&session_stats.rejected), atomic_load(&session_stats.bytes),
+	    atomic_load(&session_stats.refused_connection_rate),
+	    atomic_load(&session_stats.refused_message_rate),
+	    atomic_load(&session_stats.refused_dnsbl));
 }

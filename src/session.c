@@ -7,7 +7,9 @@
  * Not here: sockets and threads (listener.c), the reply format and
  * flushing (reply.c), ESMTP parameters (esmtp.c), recipient policy
  * (recipient.c), path syntax (smtpaddr.c), body decoding (data.c), the
- * copies and their trace headers (delivery.c), files (maildir.c).
+ * copies and their trace headers (delivery.c), files (maildir.c), DNS
+ * look-ups (dnsquery.c) and rate counting (ratelimit.c): the screening
+ * replies (421/450/554) are decided here from what those return.
  * Threads: one session per thread; the config is read-only; the only
  * shared writes are the atomic counters in session_stats.
  *
@@ -33,11 +35,14 @@
 #include "buf.h"
 #include "data.h"
 #include "delivery.h"
+#include "dns.h"
+#include "dnsquery.h"
 #include "esmtp.h"
 #include "linebuf.h"
 #include "log.h"
 #include "maildir.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "recipient.h"
 #include "reply.h"
 #include "session.h"
@@ -113,6 +118,16 @@ struct session {
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	int			 errors;	/* 4xx/5xx since the last message */
 	int			 junk;		/* junk commands, likewise */
+	int			 refusals;	/* 4xx/5xx in the whole session
+						 * (error_delay) */
+	int			 allowed;	/* in an allow line: no screening */
+	unsigned char		 key[16];	/* the peer's address bytes */
+	int			 family;	/* AF_INET, AF_INET6, AF_UNSPEC */
+	struct dnsq		*dnsbl;		/* look-ups started at connect */
+	struct rdns		*rdns;		/* reverse_dns, started at connect */
+	char			*rclient;	/* "name [addr]" with reverse_dns */
+						/* "name [addr]" for Received: */
+	int			 blocked;	/* a RCPT got the dnsbl 554 */
 	const char		*end_reason;
 	unsigned		 messages;
 	const char		*refusal;	/* 503 text for a chunk read first */
@@ -236,6 +251,18 @@ log_reject(const struct session *s, int code, const char *esc, const char *text,
 	free(q);
 }
 
+/* sleep_seconds - whole seconds, through signals. */
+static void
+sleep_seconds(int secs)
+{
+	struct timespec	ts = { .tv_sec = secs, .tv_nsec = 0 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void	flush(struct session *);
+
 static void
 reply_common(struct session *s, int code, int more, const char *esc,
     const char *fmt, va_list ap)
@@ -243,6 +270,13 @@ reply_common(struct session *s, int code, int more, const char *esc,
 	const char *text;
 	size_t	 tlen;
 
+	if (code >= 400 && code != 421 && !more && s->refusals++ > 0 &&
+	    s->cf->error_delay > 0 && !s->allowed) {
+		/* A tarpit (Postfix's smtpd_error_sleep_time): what is
+		 * queued goes first, so the client sees the wait here. */
+		flush(s);
+		sleep_seconds(s->cf->error_delay);
+	}
 	text = reply_vadd(&s->out, code, more, esc, &tlen, fmt, ap);
 	log_debug("session=%lu >>> %d%c%s%s%.*s", s->id, code, more ? '-' : ' ',
 	    esc ? esc : "", esc ? " " : "", (int)tlen, text);
@@ -548,6 +582,43 @@ path_end(char *args, const char *end)
 	return *p == '\0' || *p == ' ' ? p : NULL;
 }
 
+/* over_rate - 1 if this event takes the client over limit per minute
+ * (0 = no limit; allowed clients are not counted). */
+static int
+over_rate(const struct session *s, enum ratelimit_kind kind, int limit)
+{
+	struct timespec	now;
+
+	if (limit <= 0 || s->allowed || s->family == AF_UNSPEC)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ratelimit_hit(kind, s->family, s->key, now.tv_sec) > (unsigned)limit;
+}
+
+/*
+ * dnsbl_blocked - 1 (answered 554) if the DNS lists refuse the client:
+ * at the first RCPT once the score reaches dnsbl_threshold, then at
+ * every MAIL and RCPT. The answers are awaited here, not before the
+ * greeting. is_rcpt: a RCPT (the first refusal comes only there).
+ */
+static int
+dnsbl_blocked(struct session *s, int is_rcpt)
+{
+	const char	*zone;
+
+	if (s->dnsbl == NULL)
+		return 0;
+	if (dnsq_collect(s->dnsbl, s->literal, &zone) < s->cf->dnsbl_threshold ||
+	    zone[0] == '\0' || (!is_rcpt && !s->blocked))
+		return 0;
+	if (!s->blocked)
+		atomic_fetch_add(&session_stats.refused_dnsbl, 1);
+	s->blocked = 1;
+	reply(s, 554, "5.7.1", "Service unavailable; client [%s] blocked using %s",
+	    s->addr, zone);
+	return 1;
+}
+
 static int
 cmd_mail(struct session *s, char *args)
 {
@@ -556,6 +627,17 @@ cmd_mail(struct session *s, char *args)
 	struct smtpaddr	 a;
 	const char	*why, *end;
 	char		*p;
+
+	if (s->rdns != NULL && s->rclient == NULL) {
+		/* On the heap, and only with reverse_dns: an idle session
+		 * stays small. */
+		size_t size = DNS_NAME_MAX + INET6_ADDRSTRLEN + 16;
+		const char *name = rdns_collect(s->rdns, s->id, s->literal);
+		if ((s->rclient = malloc(size)) != NULL)
+			snprintf(s->rclient, size, "%s %s", name, s->literal);
+	}
+	if (dnsbl_blocked(s, 0))
+		return 0;
 
 	if ((p = path_arg(args, "FROM:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -581,6 +663,13 @@ cmd_mail(struct session *s, char *args)
 	if (m.size > s->cf->max_message_size) {
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %llu octets",
 		    (unsigned long long)s->cf->max_message_size);
+		return 0;
+	}
+	if (over_rate(s, RATELIMIT_MAIL, s->cf->max_message_rate)) {
+		atomic_fetch_add(&session_stats.refused_message_rate, 1);
+		log_info("session=%lu client=%s refused: max_message_rate %d reached",
+		    s->id, s->literal, s->cf->max_message_rate);
+		reply(s, 450, "4.7.1", "Too many messages from your address, try again later");
 		return 0;
 	}
 	txn_reset(s);
@@ -724,6 +813,8 @@ cmd_rcpt(struct session *s, char *args)
 	void		*mem;
 	int		 ncopy0 = tx->ncopy;
 
+	if (dnsbl_blocked(s, 1))
+		return 0;
 	if ((p = path_arg(args, "TO:")) == NULL) {
 		reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
 		return 0;
@@ -849,7 +940,7 @@ delivery_start(struct session *s)
 		return;
 	t.from = tx->from;
 	t.helo = s->helo;
-	t.client = s->literal;
+	t.client = s->rclient != NULL ? s->rclient : s->literal;
 	t.host = cf->hostname;
 	t.proto = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	t.id = tx->id;
@@ -1208,6 +1299,8 @@ set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
 	sockaddr_text(ss, s->addr, sizeof s->addr, s->literal, sizeof s->literal);
 	s->port = sockaddr_port(ss);
+	s->family = sockaddr_key(ss, s->key);
+	s->allowed = config_allowed(s->cf, s->family, s->key);
 }
 
 /*
@@ -1372,7 +1465,25 @@ session_run(const struct session_conn *conn)
 			goto out;
 		}
 	}
-	log_info("session=%lu connect client=%s port=%d", s->id, s->literal, s->port);
+	log_info("session=%lu connect client=%s port=%d%s", s->id, s->literal, s->port,
+	    s->allowed ? " allowed=yes" : "");
+	if (over_rate(s, RATELIMIT_CONNECT, cf->max_connection_rate)) {
+		/* Before the greeting: RFC 5321 3.1 lets a server open with 421. */
+		atomic_fetch_add(&session_stats.refused_connection_rate, 1);
+		log_info("session=%lu client=%s refused connection: "
+		    "max_connection_rate %d reached", s->id, s->literal,
+		    cf->max_connection_rate);
+		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+		    "try again later", cf->hostname);
+		flush(s);
+		goto out;
+	}
+	/* Asked now, awaited at the first MAIL or RCPT: never before the
+	 * greeting. No dnsbl line, no query. */
+	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
+		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
+	if (cf->reverse_dns && s->family != AF_UNSPEC)
+		s->rdns = rdns_start(cf, s->family, s->key);
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
@@ -1387,6 +1498,9 @@ session_run(const struct session_conn *conn)
 		free(q);
 	}
 out:
+	dnsq_free(s->dnsbl);
+	rdns_free(s->rdns);
+	free(s->rclient);
 	linebuf_free(&s->lb);
 	free(s);
 }

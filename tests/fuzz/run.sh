@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh [SECONDS [NAME...]]
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
-# are given: smtpaddr data config proxy esmtp route session) with clang's libFuzzer,
+# are given: smtpaddr data config proxy esmtp route dnsbl dns session) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -42,11 +42,14 @@ srcs() {
 	case $1 in
 	smtpaddr) echo "src/smtpaddr.c" ;;
 	data) echo "src/data.c" ;;
-	config) echo "src/config.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
-	proxy) echo "src/proxy.c src/config.c src/tables.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
+	dnsbl) echo "src/dnsbl.c src/buf.c src/smtpaddr.c" ;;
+	config) echo "src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
+	proxy) echo "src/proxy.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
 	esmtp) echo "src/esmtp.c src/smtpaddr.c src/buf.c src/reply.c" ;;
-	route) echo "src/recipient.c src/config.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
-	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done ;;
+	route) echo "src/recipient.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
+	dns) echo "src/dns.c src/buf.c -lresolv" ;;
+	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
+		echo "-lresolv" ;;
 	*) return 1 ;;
 	esac
 }
@@ -58,7 +61,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route session}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 

@@ -21,7 +21,10 @@ DIRECTIVES = ('listen', 'proxy_from', 'hostname', 'domain', 'mailbox',
               'recipient_delimiter', 'maildir', 'fsync', 'bare_newline', 'user',
               'max_message_size', 'max_recipients', 'max_clients',
               'max_clients_per_ip', 'max_errors', 'max_junk_commands', 'timeout',
-              'data_timeout', 'transaction_timeout', 'greeting_delay')
+              'data_timeout', 'transaction_timeout', 'greeting_delay',
+              'dnsbl', 'dnsbl_threshold', 'resolver', 'dns_timeout',
+              'reverse_dns', 'allow', 'error_delay', 'max_connection_rate',
+              'max_message_rate')
 
 NO_SUCH_USER = 'smtpd-no-such-user'
 
@@ -239,7 +242,11 @@ class Print(Tool):
                      'maildir %s/%%d/%%u' % self.spool):
             self.assertRegex(out, '(?m)^%s$' % re.escape(line))
         # Unset settings are comments naming them.
-        for kw in ('user', 'recipient_delimiter'):
+        for line in ('dnsbl_threshold 1', 'dns_timeout 5', 'error_delay 0',
+                     'reverse_dns no', 'max_connection_rate 0',
+                     'max_message_rate 0'):
+            self.assertRegex(out, '(?m)^%s$' % re.escape(line))
+        for kw in ('user', 'recipient_delimiter', 'dnsbl', 'resolver', 'allow'):
             self.assertRegex(out, '(?m)^# %s\\b' % kw)
             self.assertNotRegex(out, '(?m)^%s\\b' % kw)
 
@@ -268,6 +275,11 @@ class Print(Tool):
             'max_clients_per_ip 0', 'max_errors 3', 'max_junk_commands 0',
             'timeout 60', 'data_timeout 120', 'transaction_timeout 600',
             'greeting_delay 2',
+            'dnsbl Zen.Spamhaus.org=127.0.0.[2..11],127.0.0.20*3',
+            'dnsbl list.dnswl.org=127.0.[0..255].[1..3]*-2',
+            'dnsbl_threshold 2', 'resolver [::1]:5353', 'dns_timeout 3',
+            'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
+            'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30',
         ])
         expect = [
             'listen 127.0.0.1:%d' % port, 'listen [::1]:%d proxy' % port,
@@ -280,7 +292,12 @@ class Print(Tool):
             'max_message_size 1048576', 'max_recipients 7', 'max_clients 9',
             'max_clients_per_ip 0', 'max_errors 3', 'max_junk_commands 0',
             'timeout 60', 'data_timeout 120', 'transaction_timeout 600',
-            'greeting_delay 2']
+            'greeting_delay 2',
+            'dnsbl zen.spamhaus.org=127.0.0.[2..11],127.0.0.20*3',
+            'dnsbl list.dnswl.org=127.0.[0..255].[1..3]*-2',
+            'dnsbl_threshold 2', 'resolver [::1]:5353', 'dns_timeout 3',
+            'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
+            'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30']
         for line in expect:
             self.assertRegex(out, '(?m)^%s$' % re.escape(line))
         self.assertRegex(out, r'(?m)^listen \*:\d+$')

@@ -71,6 +71,21 @@ class ConfigCheck(unittest.TestCase):
         path, rc, err = self.check(lines)
         self.assertEqual(rc, 0, err)
 
+    def test_screening_directives(self):
+        path, rc, err = self.check(self.base() + [
+            'dnsbl zen.spamhaus.org*3', 'dnsbl list.dnswl.org=127.0.[0..255].[1..3]*-2',
+            'dnsbl_threshold 3', 'resolver 127.0.0.1:5353', 'dns_timeout 2',
+            'allow 10.0.0.0/8', 'error_delay 1', 'max_connection_rate 10',
+            'max_message_rate 5', 'reverse_dns yes'])
+        self.assertEqual(rc, 0, err)
+        for line, msg in (('dnsbl zen.spamhaus.org=127.0.0.[9..2]', 'dnsbl'),
+                          ('resolver ::1', 'not an IPv4 address'),
+                          ('allow 10.0.0.0/40', 'expected ADDRESS'),
+                          ('reverse_dns 1', 'expected yes or no'),
+                          ('dns_timeout 0', 'out of range')):
+            err = self.assertInvalidAt(self.base() + [line], 5)
+            self.assertIn(msg, err)
+
     def test_wildcard_listen(self):
         path, rc, err = self.check(self.base() + ['listen *:25'])
         self.assertEqual(rc, 0, err)

@@ -21,6 +21,11 @@ at once:
                whole transaction, one address (127.0.0.2) holding more
                idle sessions than its limit, a PROXY header with the
                client's commands in the same segment
+  screened     (issue 18) a client a DNS list names (127.0.0.66) refused
+               554 at RCPT, one that is not (127.0.0.88) accepted, and
+               one (127.0.0.77) connecting over max_connection_rate and
+               turned away with 421 4.7.0; the lists are asked of a DNS
+               server of the soak's own on loopback (dnsserver.py)
   sloths       clients that say nothing, or trickle a command a byte at a
                time: the daemon must cut each within its timeout
   reloads      SIGHUP every two seconds
@@ -37,7 +42,7 @@ Then it checks what an admin counts on:
   - one "result=delivered" log line per 250 (without crashes)
   - no well-behaved client saw an error or a timeout
   - its descriptors are back where they started once the clients are gone
-Traffic stays on 127.0.0.1 and no name is looked up. The last line is
+Traffic stays on loopback; DNS questions go only to the soak's own server. The last line is
 "N passed, N failed"; the exit status is 0 when nothing failed.
 """
 
@@ -56,10 +61,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
 import harness  # noqa: E402
+from dnsserver import DNSServer, reverse4  # noqa: E402
 
 TIMEOUT = 3             # the daemon's timeout for a command
 PER_IP = 150            # its max_clients_per_ip
 HOARDER = '127.0.0.2'   # the address that holds idle sessions
+LISTED, UNLISTED, FLOODER = '127.0.0.66', '127.0.0.88', '127.0.0.77'
+CONN_RATE = 30          # its max_connection_rate
 MAX_SIZE = 1024 * 1024  # its max_message_size: above every sender's message
 BOXES = ['user%d' % i for i in range(8)]
 HELO = 'soak.test'
@@ -457,6 +465,62 @@ def sloth(port, ledger, rng, stop):
             stop.wait(0.5)
 
 
+def sourced(port, source):
+    s = socket.create_connection(('127.0.0.1', port), timeout=IO,
+                                 source_address=(source, 0))
+    c = harness.RawClient.__new__(harness.RawClient)
+    c.sock, c.buf, c.transcript = s, b'', []
+    return c
+
+
+def screened(port, ledger, rng, stop):
+    """Clients the screening must refuse, and one it must not."""
+    while not stop.is_set():
+        kind = rng.choice(['listed', 'unlisted', 'flood'])
+        epoch0 = ledger.epoch
+        try:
+            if kind == 'flood':
+                for _ in range(rng.randrange(5, 20)):
+                    c = sourced(port, FLOODER)
+                    try:
+                        r = c.read_reply()
+                        if r.code == 421 and r.enhanced == '4.7.0':
+                            ledger.count('screened rate 421')
+                            if not c.is_closed(3):
+                                raise AssertionError('open after the rate 421')
+                        elif r.code == 220:
+                            say(c, 'QUIT', 221)
+                        else:
+                            raise AssertionError('flooder got %r' % (r,))
+                    finally:
+                        c.close()
+            else:
+                c = sourced(port, LISTED if kind == 'listed' else UNLISTED)
+                try:
+                    r = c.read_reply()
+                    if r.code == 421 and r.enhanced == '4.7.0':
+                        # Over max_connection_rate too: right, and done.
+                        ledger.count('screened rate 421')
+                        stop.wait(rng.random() * 0.2)
+                        continue
+                    if r.code != 220:
+                        raise AssertionError('%s client greeted %r' % (kind, r))
+                    c.ehlo(HELO)
+                    say(c, 'MAIL FROM:<a@client.test>', 250)
+                    c.send('RCPT TO:<%s@%s>\r\n' % (rng.choice(BOXES), harness.DOMAIN))
+                    r = c.read_reply()
+                    want = (554, '5.7.1') if kind == 'listed' else (250, '2.1.5')
+                    if (r.code, r.enhanced) != want:
+                        raise AssertionError('%s client got %r' % (kind, r))
+                    ledger.count('screened %s %d' % (kind, r.code))
+                    say(c, 'QUIT', 221)
+                finally:
+                    c.close()
+        except Exception as e:          # noqa: BLE001
+            ledger.failed('screened ' + kind, e, epoch0)
+        stop.wait(rng.random() * 0.2)
+
+
 def reloader(daemon, ledger, rng, stop):
     while not stop.wait(2.0):
         with ledger.mu:     # never while the crasher restarts it
@@ -560,11 +624,20 @@ def main():
              if args.crash_every else ''), flush=True)
 
     pport = harness.free_port()
+    dns = DNSServer()
+    dns.add(reverse4(LISTED, 'bl.test'), 'A', '127.0.0.2', ttl=5)
+    # The well-behaved clients (127.0.0.1), the hoarder and the PROXY
+    # clients are exempt: only the screened role meets the screening.
     d = harness.Daemon(['timeout %d' % TIMEOUT, 'max_clients 600',
                         'max_clients_per_ip %d' % PER_IP,
                         'max_recipients 100', 'max_errors 50',
                         'max_message_size %d' % MAX_SIZE,
-                        'proxy_from 127.0.0.1/32'],
+                        'proxy_from 127.0.0.1/32',
+                        'resolver 127.0.0.1:%d' % dns.port, 'dnsbl bl.test*2',
+                        'dnsbl_threshold 2', 'dns_timeout 2',
+                        'max_connection_rate %d' % CONN_RATE,
+                        'allow 127.0.0.1/32', 'allow %s/32' % HOARDER,
+                        'allow 192.0.2.0/24'],
                        listen=['127.0.0.1:{port}', '127.0.0.1:%d proxy' % pport])
     d.start()
     results = []
@@ -578,7 +651,8 @@ def main():
         time.sleep(0.3)
         fds0 = d.open_files()
         ledger, stop = Ledger(), threading.Event()
-        roles = ([sender] * 6 + [pipeliner] * 4 + [hostile] * 3 + [sloth] * 3)
+        roles = ([sender] * 6 + [pipeliner] * 4 + [hostile] * 3 + [sloth] * 3 +
+                 [screened] * 2)
         threads = [threading.Thread(target=r, args=(d.port, ledger, random.Random(seed + i), stop)
                                     + ((pport,) if r is hostile else ()))
                    for i, r in enumerate(roles)]
@@ -608,6 +682,11 @@ def main():
         check('no well-behaved client saw an error or a timeout', not ledger.errors,
               '%d errors, first: %s' % (len(ledger.errors), '; '.join(ledger.errors[:5])))
         check('messages were delivered', len(ledger.accepted) > 0)
+        check('listed clients were refused, unlisted ones served',
+              ledger.counts.get('screened listed 554', 0) > 0 and
+              ledger.counts.get('screened unlisted 250', 0) > 0)
+        check('a connection flood met max_connection_rate',
+              ledger.counts.get('screened rate 421', 0) > 0)
         if args.crash_every:
             check('the daemon was killed and started again',
                   ledger.counts.get('crashes (kill -9, restart)', 0) > 0)
@@ -672,6 +751,7 @@ def main():
             check('clean stop, no sanitizer report', False, str(e)[:3000])
     finally:
         d.kill()
+        dns.close()
         if all(results):
             d.cleanup()
         else:

@@ -1005,9 +1005,99 @@ test_inherited_sockets(void)
 	CHECK(strstr(ebuf, path) == ebuf);
 }
 
+/* The screening directives of issue 18. */
+static void
+test_screening(void)
+{
+	struct parsed *p = parse(BASE);
+	struct config *cf;
+
+	CHECK_EQ_INT(p->cf.ndnsbl, 0);
+	CHECK_EQ_INT(p->cf.dnsbl_threshold, 1);
+	CHECK_EQ_INT(p->cf.dns_timeout, 5);
+	CHECK_EQ_INT(p->cf.error_delay, 0);
+	CHECK_EQ_INT(p->cf.max_connection_rate, 0);
+	CHECK_EQ_INT(p->cf.max_message_rate, 0);
+	CHECK_EQ_INT(p->cf.reverse_dns, 0);
+	CHECK_EQ_INT(p->cf.resolver.family, 0);
+	CHECK_EQ_INT(p->cf.nallow, 0);
+	done(p);
+
+	p = parse(BASE "dnsbl zen.spamhaus.org=127.0.0.[2..11]*3\n"
+	    "dnsbl list.dnswl.org=127.0.[0..255].[1..3]*-2\n"
+	    "dnsbl_threshold 2\nresolver [::1]:5353\ndns_timeout 2\n"
+	    "allow 192.0.2.0/24\nallow 2001:db8::/32\nerror_delay 3\n"
+	    "max_connection_rate 30\nmax_message_rate 10\nreverse_dns yes\n");
+	cf = &p->cf;
+	CHECK_EQ_INT(p->rc, 0);
+	CHECK_STR(p->err, "");
+	CHECK_EQ_INT(cf->ndnsbl, 2);
+	CHECK_STR(cf->dnsbl[0].zone, "zen.spamhaus.org");
+	CHECK_EQ_INT(cf->dnsbl[0].weight, 3);
+	CHECK_EQ_INT(cf->dnsbl[1].weight, -2);
+	CHECK_EQ_INT(cf->dnsbl_threshold, 2);
+	CHECK_EQ_INT(cf->resolver.family, AF_INET6);
+	CHECK_EQ_INT(cf->resolver.port, 5353);
+	CHECK_EQ_INT(cf->dns_timeout, 2);
+	CHECK_EQ_INT(cf->nallow, 2);
+	CHECK_EQ_INT(cf->error_delay, 3);
+	CHECK_EQ_INT(cf->max_connection_rate, 30);
+	CHECK_EQ_INT(cf->max_message_rate, 10);
+	CHECK_EQ_INT(cf->reverse_dns, 1);
+	{
+		unsigned char a[16] = { 192, 0, 2, 77 };
+		CHECK(config_allowed(cf, AF_INET, a));
+		a[2] = 3;
+		CHECK(!config_allowed(cf, AF_INET, a));
+	}
+	done(p);
+
+	p = parse(BASE "resolver 127.0.0.1\n");
+	CHECK_EQ_INT(p->rc, 0);
+	CHECK_EQ_INT(p->cf.resolver.family, AF_INET);
+	CHECK_EQ_INT(p->cf.resolver.port, 53);
+	done(p);
+
+	CHECK(good_line("resolver [::1]"));
+	CHECK(good_line("resolver 127.0.0.1:53"));
+	CHECK(good_line("dnsbl x.test*-1000"));
+	CHECK(bad_line("dnsbl x.test*", "dnsbl \"x.test*\": expected a weight"));
+	CHECK(bad_line("dnsbl x.test=127.0.0.[9..2]", "dnsbl"));
+	CHECK(bad_line("dnsbl_threshold 0", "out of range"));
+	CHECK(bad_line("dns_timeout 0", "out of range"));
+	CHECK(bad_line("dns_timeout 61", "out of range"));
+	CHECK(bad_line("error_delay -1", "expected a number"));
+	CHECK(bad_line("max_connection_rate x", "expected a number"));
+	CHECK(bad_line("max_message_rate 1000001", "out of range"));
+	CHECK(bad_line("reverse_dns maybe", "expected yes or no"));
+	CHECK(bad_line("resolver ::1", "not an IPv4 address"));
+	CHECK(bad_line("resolver [::1", "expected ADDRESS[:PORT]"));
+	CHECK(bad_line("resolver [::1]x", "expected ADDRESS[:PORT]"));
+	CHECK(bad_line("resolver 127.0.0.1:0", "out of range"));
+	CHECK(bad_line("resolver 127.0.0.1:x", "expected a number"));
+	CHECK(bad_line("resolver example.org", "not an IPv4 address"));
+	CHECK(bad_line("allow 10.0.0.0/33", "expected ADDRESS"));
+	CHECK(bad_line("allow nowhere", "expected ADDRESS"));
+	p = parse(BASE "resolver 127.0.0.1\nresolver 127.0.0.2\n");
+	CHECK(p->rc == -1 && has(p, "t.conf:5: resolver: given twice"));
+	done(p);
+	p = parse(BASE "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\ndnsbl a.test\ndnsbl a.test\ndnsbl a.test\n"
+	    "dnsbl a.test\n");
+	CHECK(p->rc == -1 && has(p, "t.conf:36: too many dnsbl lines"));
+	done(p);
+}
+
 int
 main(void)
 {
+	RUN(test_screening);
 	RUN(test_defaults);
 	RUN(test_every_directive);
 	RUN(test_comments_and_blanks);
