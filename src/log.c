@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 
 #define LOG_LINE_MAX	2048
@@ -45,40 +46,6 @@ log_init(int to_stderr, int verbose)
 	log_verbose = verbose;
 	if (!to_stderr)
 		openlog("smtpd", LOG_PID | LOG_NDELAY, LOG_MAIL);
-}
-
-/* utf8_len - the length of the well-formed UTF-8 character at s[0..n)
- * (no overlong form, no surrogate, nothing past U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t	 len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
 }
 
 /* utf8_trim - len, less a UTF-8 character cut short at the end of
@@ -136,7 +103,7 @@ log_unit(const unsigned char *s, size_t n, int quoted, char *out, size_t *used)
 		out[0] = (char)s[0];
 		return 1;
 	}
-	if ((len = utf8_len(s, n)) == 0)
+	if ((len = buf_utf8_len(s, n)) == 0)
 		return put_hex(out, s, 1);	/* one byte; resync after it */
 	*used = len;
 	if (s[0] == 0xc2 && s[1] < 0xa0)

@@ -368,21 +368,6 @@ txn_reset(struct session *s)
 		s->state = ST_HELO;
 }
 
-/* key_hash - FNV-1a of a key, letters folded. */
-static unsigned
-key_hash(const char *a)
-{
-	unsigned h = 2166136261u;
-
-	for (; *a; a++) {
-		unsigned char c = (unsigned char)*a;
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		h = (h ^ c) * 16777619u;
-	}
-	return h;
-}
-
 #define KEY_OF(items, i, off)	((const char *)(items)[i] + (off))
 
 /* keyset_find - the slot of key: where it is, or the empty one it would
@@ -390,7 +375,7 @@ key_hash(const char *a)
 static unsigned
 keyset_find(const struct keyset *ks, void *const *items, size_t off, const char *key)
 {
-	unsigned i = key_hash(key) & (ks->nslot - 1);
+	unsigned i = buf_hash_nocase(key) & (ks->nslot - 1);
 
 	while (ks->slot[i] != 0 && strcasecmp(KEY_OF(items, ks->slot[i] - 1, off), key) != 0)
 		i = (i + 1) & (ks->nslot - 1);

@@ -7,10 +7,10 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "buf.h"
 #include "smtpaddr.h"
 
 static int	is_atext(unsigned char, int);
-static size_t	utf8_seq(const unsigned char *, size_t);
 static int	valid_literal(const char *, size_t);
 
 /* RFC 5322 3.2.3 atext, plus any UTF-8 byte under RFC 6531. */
@@ -25,40 +25,6 @@ is_atext(unsigned char c, int utf8)
 	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* utf8_seq - length of the well-formed UTF-8 sequence at s, or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t	len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 int
 smtpaddr_valid_utf8(const char *s, size_t len)
 {
@@ -66,7 +32,7 @@ smtpaddr_valid_utf8(const char *s, size_t len)
 	size_t	i = 0, n;
 
 	while (i < len) {
-		if ((n = utf8_seq(p + i, len - i)) == 0)
+		if ((n = buf_utf8_len(p + i, len - i)) == 0)
 			return 0;
 		i += n;
 	}

@@ -33,20 +33,6 @@ struct config_index {
 	struct strmap	 aliases;	/* source -> index in cf->aliases */
 };
 
-static unsigned
-str_hash(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		h = (h ^ c) * 16777619u;
-	}
-	return h;
-}
-
 /* map_init - room for n keys; 0 or -1. */
 static int
 map_init(struct strmap *m, int n)
@@ -69,7 +55,7 @@ map_free(struct strmap *m)
 static unsigned
 map_slot(const struct strmap *m, const char *key)
 {
-	unsigned i = str_hash(key) & (m->cap - 1);
+	unsigned i = buf_hash_nocase(key) & (m->cap - 1);
 
 	while (m->key[i] != NULL && strcasecmp(m->key[i], key) != 0)
 		i = (i + 1) & (m->cap - 1);

@@ -40,7 +40,7 @@ fi
 # The smallest set of sources each harness links with.
 srcs() {
 	case $1 in
-	smtpaddr) echo "src/smtpaddr.c" ;;
+	smtpaddr) echo "src/smtpaddr.c src/buf.c" ;;
 	data) echo "src/data.c" ;;
 	dnsbl) echo "src/dnsbl.c src/buf.c src/smtpaddr.c" ;;
 	config) echo "src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
