@@ -46,7 +46,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # A sanitized daemon lives in its own directory, never as ./smtpd.
 PROG	 = $(if $(SANITIZE),$(BUILD)/smtpd,smtpd)
 
-.PHONY: all run check unit memcheck clean install uninstall fuzz bench soak FORCE
+.PHONY: all run check unit components memcheck clean install uninstall fuzz bench soak FORCE
 all: $(PROG)
 
 $(PROG): $(OBJS)
@@ -74,6 +74,11 @@ unit: $(UNIT_BINS)
 # The test runner finds the unit binaries under $(BUILD)/tests.
 check: $(PROG) unit
 	SMTPD_BIN=./$(PROG) SMTPD_BUILD=$(BUILD) $(PYTHON) tests/run.py
+
+# The tests that start real third-party daemons from Debian (policy
+# servers, milters, nginx, HAProxy, promtool): .ci/run installs them.
+components: $(PROG)
+	SMTPD_BIN=./$(PROG) $(PYTHON) tests/run.py --integration-only --dir components
 
 # The delivery, client, smuggling and PROXY tests with the daemon under
 # valgrind's memcheck (slow; timing tests are left to the sanitizer runs).

@@ -8,7 +8,9 @@ Unit tests: every executable $SMTPD_BUILD/tests/test_* (or .../tests/unit/test_*
 SMTPD_BUILD defaults to build, make check sets it per sanitizer flavour).
 Each prints its own lines and ends with "N passed, N failed"; a binary that
 crashes or exits non-zero without such a line counts as one failure.
-Integration tests: unittest discovery of tests/integration/test_*.py;
+Integration tests: unittest discovery of tests/integration/test_*.py (or of
+tests/DIR/test_*.py with --dir DIR: tests/components holds the tests that
+start real third-party daemons, run by make components);
 -k is passed to unittest (substring, or a fnmatch pattern with wildcards).
 
 The last line printed is "N passed, N failed" (", N skipped" when there
@@ -95,10 +97,12 @@ class CountingResult(unittest.TextTestResult):
         self.successes += 1
 
 
-def run_integration(out, patterns):
-    idir = os.path.join(HERE, 'integration')
-    if idir not in sys.path:
-        sys.path.insert(0, idir)
+def run_integration(out, patterns, suite_dir='integration'):
+    idir = os.path.join(HERE, suite_dir)
+    hdir = os.path.join(HERE, 'integration')  # harness.py, dnsserver.py
+    for d in (hdir, idir):
+        if d not in sys.path:
+            sys.path.insert(0, d)
     os.chdir(ROOT)
     loader = unittest.TestLoader()
     if patterns:
@@ -119,6 +123,9 @@ def main(argv):
     g = ap.add_mutually_exclusive_group()
     g.add_argument('--unit-only', action='store_true')
     g.add_argument('--integration-only', action='store_true')
+    ap.add_argument('--dir', default='integration', metavar='DIR',
+                    help='the suite under tests/: integration (make check) '
+                         'or components (make components: real daemons)')
     ap.add_argument('-k', dest='patterns', action='append', default=[],
                     metavar='PATTERN', help='only integration tests matching')
     args = ap.parse_args(argv)
@@ -130,7 +137,7 @@ def main(argv):
         passed += p
         failed += f
     if not args.unit_only:
-        p, f, s = run_integration(out, args.patterns)
+        p, f, s = run_integration(out, args.patterns, args.dir)
         passed += p
         failed += f
         skipped += s
