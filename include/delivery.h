@@ -74,6 +74,29 @@ void	delivery_fail(struct delivery *d, int err);
  * n <= *room. */
 char	*delivery_space(struct delivery *d, size_t *room);
 void	delivery_wrote(struct delivery *d, size_t n);
+/*
+ * Header edits decided at end of data (a milter's, a policy server's
+ * PREPEND at END-OF-MESSAGE), applied to every copy before it is
+ * committed. index and name as each op says; value is the field body
+ * after "Name:".
+ */
+enum hdr_op {
+	HDR_INSERT,	/* new field before the index-th (0 = first) */
+	HDR_ADD,	/* new field after the last */
+	HDR_CHANGE	/* the index-th (1-based) field called name gets
+			 * value; value "" deletes it */
+};
+struct hdr_edit {
+	enum hdr_op	 op;
+	int		 index;
+	char		*name;
+	char		*value;
+	struct hdr_edit	*next;
+};
+/* delivery_edit - apply the edits, in order, to every copy; 0, or -1
+ * with the failure kept in d->err. */
+int	delivery_edit(struct delivery *d, const struct hdr_edit *edits);
+
 /* delivery_commit - make every copy durable in new/, or none; 0 or -1. */
 int	delivery_commit(struct delivery *d);
 /* delivery_end - remove what was not committed, free everything. */
