@@ -82,13 +82,22 @@ class PidFile(unittest.TestCase):
         d.proc = subprocess.Popen([require_bin(), '-d', '-f', d.conf, '-p', self.pidfile],
                                   stdin=subprocess.DEVNULL, stdout=d._err,
                                   stderr=d._err)
-        if not wait_for(lambda: _listening(d.port) or not d.alive()) or not d.alive():
+        # Listening comes first, then the pid file, then "started".
+        if not wait_for(lambda: (_listening(d.port) and self.pid_written())
+                        or not d.alive()) or not d.alive():
             self.fail('smtpd did not start:\n' + d.stderr())
-        with open(self.pidfile) as f:
-            self.assertEqual(f.read(), '%d\n' % d.proc.pid)
+        self.assertEqual(self.pid_written(), '%d\n' % d.proc.pid)
         st = os.stat(self.pidfile)
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o644))
         return d
+
+    def pid_written(self):
+        try:
+            with open(self.pidfile) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        return text if text.endswith('\n') else None
 
     def deliver(self, d):
         c = RawClient(d.port)
@@ -115,8 +124,9 @@ class PidFile(unittest.TestCase):
     def test_removed_after_dropping_privileges(self):
         pw = run_user()
         d = self.start(user=True)
-        self.assertEqual(os.stat('/proc/%d' % d.proc.pid).st_uid, pw.pw_uid,
-                         'smtpd did not become ' + RUN_USER)
+        # The pid file is written just before privileges are dropped.
+        self.assertTrue(wait_for(lambda: os.stat('/proc/%d' % d.proc.pid).st_uid
+                                 == pw.pw_uid), 'smtpd did not become ' + RUN_USER)
         self.deliver(d)
         err = self.stop(d)
         # Removed before the daemon exited: nothing to wait for.
@@ -129,7 +139,8 @@ class PidFile(unittest.TestCase):
     def test_remover_holds_nothing_and_outlives_a_kill(self):
         run_user()
         d = self.start(user=True)
-        removers = children_named(d.proc.pid, 'smtpd-pidfile')
+        # Named once it has closed everything else (pidfile.c).
+        removers = wait_for(lambda: children_named(d.proc.pid, 'smtpd-pidfile'))
         self.assertEqual(len(removers), 1, 'no pid file remover beside the daemon')
         r = removers[0]
         self.assertEqual(os.stat('/proc/%d' % r).st_uid, 0)
