@@ -124,25 +124,42 @@ run: smtpd
 # make install PREFIX=/usr SYSCONFDIR=/etc DESTDIR=/tmp/pkg; an existing
 # smtpd.conf is kept.
 SPOOLDIR ?= /var/spool/smtpd
+# The files name the default paths (/usr/local/..., /var/spool/smtpd);
+# installed, they name the ones of this install.
+INSTALL_PATHS = sed -e 's|/usr/local/sbin|$(SBINDIR)|g' \
+	    -e 's|/usr/local/etc|$(SYSCONFDIR)|g' \
+	    -e 's|/usr/local/lib/systemd|$(PREFIX)/lib/systemd|g' \
+	    -e 's|/usr/local/share/man|$(MANDIR)|g' \
+	    -e 's|/var/spool/smtpd|$(SPOOLDIR)|g'
 install: smtpd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/init.d
 	install -m 755 smtpd $(DESTDIR)$(SBINDIR)/smtpd
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/smtpd.conf ]; then \
 	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
 	else \
 	    echo "install -m 644 etc/smtpd.conf $(DESTDIR)$(SYSCONFDIR)/smtpd.conf"; \
-	    install -m 644 etc/smtpd.conf $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
+	    $(INSTALL_PATHS) etc/smtpd.conf > $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
+	    chmod 644 $(DESTDIR)$(SYSCONFDIR)/smtpd.conf; \
 	fi
-	install -m 644 man/smtpd.8 $(DESTDIR)$(MANDIR)/man8/smtpd.8
-	install -m 644 man/smtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
-	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' \
-	    etc/smtpd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service
-	install -m 644 etc/smtpd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	$(INSTALL_PATHS) man/smtpd.8 > $(DESTDIR)$(MANDIR)/man8/smtpd.8
+	$(INSTALL_PATHS) man/smtpd.conf.5 > $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5
+	$(INSTALL_PATHS) etc/smtpd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service
+	$(INSTALL_PATHS) etc/smtpd.socket > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	$(INSTALL_PATHS) etc/smtpd.init > $(DESTDIR)$(SYSCONFDIR)/init.d/smtpd
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/smtpd.8 $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/smtpd
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 	    id smtpd >/dev/null 2>&1 || useradd --system --no-create-home \
 	        --home-dir /nonexistent --shell /usr/sbin/nologin smtpd; \
+	    owner=$$(stat -c %U $(SPOOLDIR) 2>/dev/null || echo smtpd); \
+	    if [ "$$owner" != smtpd ]; then \
+	        echo "$(SPOOLDIR) belongs to $$owner (OpenSMTPD's queue?): left" \
+	            "alone; choose another SPOOLDIR=" >&2; exit 1; \
+	    fi; \
 	    install -d -m 700 -o smtpd -g smtpd $(SPOOLDIR); \
 	fi
 
@@ -150,7 +167,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtpd $(DESTDIR)$(MANDIR)/man8/smtpd.8 \
 	    $(DESTDIR)$(MANDIR)/man5/smtpd.conf.5 \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.service \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/smtpd.socket \
+	    $(DESTDIR)$(SYSCONFDIR)/init.d/smtpd
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/smtpd.conf and the spool"
 
 clean:

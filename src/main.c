@@ -35,6 +35,7 @@
 #include "listener.h"
 #include "log.h"
 #include "maildir.h"
+#include "pidfile.h"
 #include "recipient.h"
 #include "session.h"
 #include "smtpaddr.h"
@@ -93,7 +94,7 @@ static void	open_service(const struct config *, const struct passwd *,
 		    char *, size_t);
 static int	detach(void);
 static void	detach_done(int);
-static void	write_pidfile(const char *);
+static void	write_pidfile(const char *, const struct passwd *);
 static void	drop_privileges(const struct passwd *);
 static void	become_daemon(const struct options *, const struct config *,
 		    const struct passwd *, const char *);
@@ -633,16 +634,18 @@ detach_done(int fd)
 	close(fd);
 }
 
+/* write_pidfile - while root (it may live in /run); a user we become
+ * could not remove it there, so a root remover is kept for the exit
+ * (pidfile.c). */
 static void
-write_pidfile(const char *path)
+write_pidfile(const char *path, const struct passwd *pw)
 {
-	FILE	*fp;
-
-	if ((fp = fopen(path, "w")) == NULL)
+	if (pidfile_write(path) == -1)
 		fatal("pid file %s", path);
-	fprintf(fp, "%ld\n", (long)getpid());
-	if (fclose(fp) == EOF)
-		fatal("pid file %s", path);
+	if (pw != NULL && pidfile_keep_remover(path) == -1) {
+		(void)unlink(path);
+		fatal("pid file %s: cannot start its remover", path);
+	}
 }
 
 /* raise_nofile - one descriptor per client: take the hard limit. */
@@ -669,7 +672,7 @@ become_daemon(const struct options *o, const struct config *cf,
 	if (!o->foreground)
 		readyfd = detach();
 	if (o->pidfile != NULL)
-		write_pidfile(o->pidfile);
+		write_pidfile(o->pidfile, pw);
 	if (pw != NULL)
 		drop_privileges(pw);
 	if (!o->foreground) {
@@ -833,8 +836,8 @@ shut_down(int sig, const char *pidfile)
 	if (left > 0)
 		log_warnx("%d session%s still running after %ds; exiting", left,
 		    left == 1 ? "" : "s", SHUTDOWN_GRACE);
-	if (pidfile != NULL && unlink(pidfile) == -1)
-		log_warn("cannot remove pid file %s", pidfile);
+	if (pidfile != NULL)
+		(void)pidfile_remove(pidfile);
 	log_info("stopped");
 }
 
