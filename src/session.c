@@ -222,32 +222,33 @@ static const struct command {
 };
 
 /* The quoted forms of client text in one log line (log_quote). */
-#define QUOTED_CMD	LOG_QUOTE_SIZE(100)
+/* A command: any plain one whole (up to SMTP_PARAMLINE_MAX). */
+#define QUOTED_CMD	(SMTP_PARAMLINE_MAX + 100)
 #define QUOTED_TEXT	LOG_QUOTE_SIZE(SMTP_REPLY_MAX)
 #define QUOTED_HELO	LOG_QUOTE_SIZE(SMTP_DOMAIN_MAX)
 #define QUOTED_PATH	LOG_QUOTE_SIZE(SMTP_PATH_MAX + 2)
 #define QUOTED_TO	LOG_QUOTE_SIZE(1024)
 
 /* log_reject - the log line of a refusal; the reply and the command
- * that got it carry client text, so both are quoted. */
+ * that got it carry client text, so both are quoted. The command is the
+ * whole line as the client sent it (the parsers split copies of it);
+ * one of escapes long past any real command is cut, ending in ...". */
 static void
 log_reject(const struct session *s, int code, const char *esc, const char *text,
     size_t tlen)
 {
 	/* On the heap: a thread's stack pages stay with it while it idles. */
-	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT + SMTP_REPLY_MAX + 101);
-	char	*t, *cmd;
+	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT + SMTP_REPLY_MAX + 1);
+	char	*t;
 
 	if (q == NULL)
 		return;
 	t = q + QUOTED_CMD + QUOTED_TEXT;
-	cmd = t + SMTP_REPLY_MAX;
 	memcpy(t, text, tlen);
 	t[tlen] = '\0';
-	buf_copy(cmd, 101, s->cmd);	/* cut, not refused */
 	log_info("session=%lu client=%s reject code=%d %s text=%s command=%s",
 	    s->id, s->literal, code, esc ? esc : "", log_quote(q, QUOTED_TEXT, t),
-	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, cmd));
+	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, s->cmd));
 	free(q);
 }
 
