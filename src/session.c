@@ -893,14 +893,29 @@ new_msgid(char *buf, size_t size)
 	    atomic_fetch_add(&msgid_counter, 1));
 }
 
+/*
+ * Session ids count up from a random start below 2^48 (at most 15
+ * decimal digits), drawn again at each start: ids do not start over
+ * when the daemon restarts, and two instances sharing a spool (behind
+ * one balancer) count in ranges that meet with a chance of about
+ * sessions / 2^47. Without getrandom, the time and pid choose it.
+ */
+#define SESSION_ID_SPAN	((1ULL << 48) - (1ULL << 32))
+
 void
 session_id_init(void)
 {
+	unsigned long long sid = 0;
 	unsigned r = 0;
 
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
 		r = (unsigned)getpid() * 2654435761u;
 	atomic_store(&msgid_counter, r);
+	if (getrandom(&sid, sizeof sid, GRND_NONBLOCK) != (ssize_t)sizeof sid)
+		sid = ((unsigned long long)time(NULL) << 20 ^
+		    (unsigned long long)getpid()) * 0x9e3779b97f4a7c15ULL;
+	/* session_init adds one: ids run from 1 up, never 0. */
+	atomic_store(&session_counter, (unsigned long)(sid % SESSION_ID_SPAN));
 }
 
 /*
