@@ -972,7 +972,8 @@ log_copies(const struct session *s, int code, const char *result)
 		char	qto[LOG_QUOTE_SIZE(MAILBOX_MAX + 2)], qorig[QUOTED_PATH];
 		char	qfolder[LOG_QUOTE_SIZE(FOLDER_MAX)];
 		char	qfile[LOG_QUOTE_SIZE(FOLDER_MAX + NAME_MAX + 8)];
-		char	qorcpt[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
+		/* cut (ending in ...") so that the line stays whole */
+		char	qorcpt[600];
 	}		*b;
 	const char	*status = code == 250 ? "stored" : result, *name;
 	int		 i;
