@@ -9,7 +9,7 @@ import re
 import time
 import unittest
 
-from harness import Daemon, DaemonTestCase
+from harness import Daemon, DaemonTestCase, RawClient
 
 
 def kv_parse(line):
@@ -183,7 +183,7 @@ class SessionIds(unittest.TestCase):
     """Session ids do not start over when the daemon restarts."""
 
     def session_id(self, d):
-        c = __import__('harness').RawClient(d.port)
+        c = RawClient(d.port)
         c.cmd('QUIT')
         c.close()
         lines = wait_lines(d, lambda l: ' disconnect ' in l)
@@ -244,7 +244,7 @@ class JournalStream(unittest.TestCase):
             else:
                 os.environ['JOURNAL_STREAM'] = old
         self.assertEqual(os.stat(d.errlog).st_ino, st.st_ino)
-        c = __import__('harness').RawClient(d.port)
+        c = RawClient(d.port)
         c.cmd('EHLO x.test')
         c.cmd('RCPT TO:<a@example.org>')    # 503: a reject line
         c.cmd('QUIT')
