@@ -99,6 +99,10 @@ int	delivery_edit(struct delivery *d, const struct hdr_edit *edits);
 
 /* delivery_commit - make every copy durable in new/, or none; 0 or -1. */
 int	delivery_commit(struct delivery *d);
+/* delivery_file_name - the name in new/ of copy i (in the order of
+ * delivery_add) once delivery_commit succeeded, until delivery_end; NULL
+ * for no such copy. For the log line of each stored copy. */
+const char *delivery_file_name(const struct delivery *d, int i);
 /* delivery_end - remove what was not committed, free everything. */
 void	delivery_end(struct delivery *d);
 

@@ -29,10 +29,13 @@ struct esmtp_rcpt {
 
 /*
  * esmtp_mail_params, esmtp_rcpt_params - parse the parameters after the
- * path (params is modified). 0, or -1 with the refusal in *r.
+ * path (params is left as it is: it is split on a copy). 0, or -1 with
+ * the refusal in *r.
  */
-int	esmtp_mail_params(char *params, struct esmtp_mail *m, struct smtp_reply *r);
-int	esmtp_rcpt_params(char *params, struct esmtp_rcpt *rc, struct smtp_reply *r);
+int	esmtp_mail_params(const char *params, struct esmtp_mail *m,
+	    struct smtp_reply *r);
+int	esmtp_rcpt_params(const char *params, struct esmtp_rcpt *rc,
+	    struct smtp_reply *r);
 
 /* esmtp_size - RFC 1870 size-value: 1*20DIGIT, overflow-checked; 0 or -1. */
 int	esmtp_size(const char *v, uint64_t *out);

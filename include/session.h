@@ -44,7 +44,7 @@ struct session_conn {
  */
 void	session_run(const struct session_conn *conn);
 
-/* session_id_init - seed message ids (call once at start). */
+/* session_id_init - seed message and session ids (call once at start). */
 void	session_id_init(void);
 
 #endif

@@ -308,6 +308,14 @@ delivery_commit(struct delivery *d)
 	return 0;
 }
 
+const char *
+delivery_file_name(const struct delivery *d, int i)
+{
+	if (d->files == NULL || i < 0 || i >= d->cap || d->files[i].name[0] == '\0')
+		return NULL;
+	return d->files[i].name;
+}
+
 void
 delivery_end(struct delivery *d)
 {

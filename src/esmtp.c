@@ -6,7 +6,11 @@
  * Not here: the path before them (smtpaddr.c), what the values mean for
  * the transaction (session.c).
  * Threads: pure functions.
+ *
+ * The parameters are split on a copy: the caller's line stays whole
+ * (a refused command is logged as the client sent it).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -103,8 +107,8 @@ valid_notify(const char *v)
 	}
 }
 
-int
-esmtp_mail_params(char *params, struct esmtp_mail *m, struct smtp_reply *r)
+static int
+mail_params(char *params, struct esmtp_mail *m, struct smtp_reply *r)
 {
 	char	*key, *val;
 	int	 rc;
@@ -151,8 +155,8 @@ esmtp_mail_params(char *params, struct esmtp_mail *m, struct smtp_reply *r)
 	return 0;
 }
 
-int
-esmtp_rcpt_params(char *params, struct esmtp_rcpt *rc, struct smtp_reply *r)
+static int
+rcpt_params(char *params, struct esmtp_rcpt *rc, struct smtp_reply *r)
 {
 	char	*key, *val;
 	int	 n;
@@ -174,4 +178,43 @@ esmtp_rcpt_params(char *params, struct esmtp_rcpt *rc, struct smtp_reply *r)
 		return -1;
 	}
 	return 0;
+}
+
+/* params_copy - a copy of params to split, or NULL (452 in *r). */
+static char *
+params_copy(const char *params, struct smtp_reply *r)
+{
+	char	*p = strdup(params);
+
+	if (p == NULL)
+		reply_set(r, 452, "4.3.1", "Insufficient system storage");
+	return p;
+}
+
+int
+esmtp_mail_params(const char *params, struct esmtp_mail *m, struct smtp_reply *r)
+{
+	char	*p;
+	int	 rv;
+
+	memset(m, 0, sizeof *m);
+	if ((p = params_copy(params, r)) == NULL)
+		return -1;
+	rv = mail_params(p, m, r);
+	free(p);
+	return rv;
+}
+
+int
+esmtp_rcpt_params(const char *params, struct esmtp_rcpt *rc, struct smtp_reply *r)
+{
+	char	*p;
+	int	 rv;
+
+	memset(rc, 0, sizeof *rc);
+	if ((p = params_copy(params, r)) == NULL)
+		return -1;
+	rv = rcpt_params(p, rc, r);
+	free(p);
+	return rv;
 }

@@ -18,7 +18,15 @@
  * log_quote() does the same for one field value, in double quotes with
  * '"' and '\' backslash-escaped, so client text cannot end its field
  * and forge the next: callers quote every field that carries client text.
+ *
+ * Under systemd, stderr is a stream to the journal, which stamps every
+ * line with the time and the unit's program itself: when JOURNAL_STREAM
+ * names the device and inode of our stderr (systemd.exec(5)), a line is
+ * written without its own time stamp and "smtpd: ", and starts with the
+ * journal's <N> priority prefix instead (sd-daemon(3)).
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,12 +45,42 @@
 #define LOG_UNIT_MAX	8	/* a C1 control: two \xHH */
 
 static int	log_stderr = 1;
+static int	log_journal;	/* stderr is the journal's stream */
 static int	log_verbose;
+
+/* stderr_is_journal - 1 if JOURNAL_STREAM ("device:inode") names the
+ * file open on stderr. */
+static int
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char	*end;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return 0;
+	errno = 0;
+	dev = strtoull(v, &end, 10);
+	if (errno != 0 || *end != ':' || end[1] < '0' || end[1] > '9')
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(int to_stderr, int verbose)
 {
+	int	saved = errno;
+
 	log_stderr = to_stderr;
+	log_journal = to_stderr && stderr_is_journal();
+	errno = saved;
 	log_verbose = verbose;
 	if (!to_stderr)
 		openlog("smtpd", LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -183,7 +221,12 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno, int saved)
 		const char *e = strerror_r(saved, ebuf, sizeof ebuf);
 		snprintf(raw + len, rawsz - len, ": %s", e);
 	}
-	if (log_stderr) {
+	if (log_journal) {
+		/* The journal adds the time and the program name. */
+		n = snprintf(line, linesz, "<%d>", pri);
+		if (n > 0)
+			o = (size_t)n;
+	} else if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
 

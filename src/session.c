@@ -222,32 +222,32 @@ static const struct command {
 };
 
 /* The quoted forms of client text in one log line (log_quote). */
-#define QUOTED_CMD	LOG_QUOTE_SIZE(100)
+/* A command: any plain one whole (up to SMTP_PARAMLINE_MAX). */
+#define QUOTED_CMD	(SMTP_PARAMLINE_MAX + 100)
 #define QUOTED_TEXT	LOG_QUOTE_SIZE(SMTP_REPLY_MAX)
 #define QUOTED_HELO	LOG_QUOTE_SIZE(SMTP_DOMAIN_MAX)
 #define QUOTED_PATH	LOG_QUOTE_SIZE(SMTP_PATH_MAX + 2)
-#define QUOTED_TO	LOG_QUOTE_SIZE(1024)
 
 /* log_reject - the log line of a refusal; the reply and the command
- * that got it carry client text, so both are quoted. */
+ * that got it carry client text, so both are quoted. The command is the
+ * whole line as the client sent it (the parsers split copies of it);
+ * one of escapes long past any real command is cut, ending in ...". */
 static void
 log_reject(const struct session *s, int code, const char *esc, const char *text,
     size_t tlen)
 {
 	/* On the heap: a thread's stack pages stay with it while it idles. */
-	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT + SMTP_REPLY_MAX + 101);
-	char	*t, *cmd;
+	char	*q = malloc(QUOTED_CMD + QUOTED_TEXT + SMTP_REPLY_MAX + 1);
+	char	*t;
 
 	if (q == NULL)
 		return;
 	t = q + QUOTED_CMD + QUOTED_TEXT;
-	cmd = t + SMTP_REPLY_MAX;
 	memcpy(t, text, tlen);
 	t[tlen] = '\0';
-	buf_copy(cmd, 101, s->cmd);	/* cut, not refused */
 	log_info("session=%lu client=%s reject code=%d %s text=%s command=%s",
 	    s->id, s->literal, code, esc ? esc : "", log_quote(q, QUOTED_TEXT, t),
-	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, cmd));
+	    log_quote(q + QUOTED_TEXT, QUOTED_CMD, s->cmd));
 	free(q);
 }
 
@@ -892,14 +892,29 @@ new_msgid(char *buf, size_t size)
 	    atomic_fetch_add(&msgid_counter, 1));
 }
 
+/*
+ * Session ids count up from a random start below 2^48 (at most 15
+ * decimal digits), drawn again at each start: ids do not start over
+ * when the daemon restarts, and two instances sharing a spool (behind
+ * one balancer) count in ranges that meet with a chance of about
+ * sessions / 2^47. Without getrandom, the time and pid choose it.
+ */
+#define SESSION_ID_SPAN	((1ULL << 48) - (1ULL << 32))
+
 void
 session_id_init(void)
 {
+	unsigned long long sid = 0;
 	unsigned r = 0;
 
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
 		r = (unsigned)getpid() * 2654435761u;
 	atomic_store(&msgid_counter, r);
+	if (getrandom(&sid, sizeof sid, GRND_NONBLOCK) != (ssize_t)sizeof sid)
+		sid = ((unsigned long long)time(NULL) << 20 ^
+		    (unsigned long long)getpid()) * 0x9e3779b97f4a7c15ULL;
+	/* session_init adds one: ids run from 1 up, never 0. */
+	atomic_store(&session_counter, (unsigned long)(sid % SESSION_ID_SPAN));
 }
 
 /*
@@ -940,51 +955,85 @@ delivery_start(struct session *s)
 	}
 }
 
-/* log_message - the one log line per message; every field of client
- * text quoted. */
+/*
+ * log_copies - one line per copy of the message (a mailbox, or a folder
+ * of one, however many RCPTs reached it): to= the mailbox, orig_to= the
+ * first RCPT that reached it as the client wrote it (with that RCPT's
+ * DSN parameters), status= "stored" with file= its name below the
+ * maildir once delivered, else the message's result.
+ */
+static void
+log_copies(const struct session *s, int code, const char *result)
+{
+	const struct txn *tx = &s->tx;
+	struct {
+		char	to[MAILBOX_MAX + 3], orig[SMTP_PATH_MAX + 3];
+		char	file[FOLDER_MAX + NAME_MAX + 8];
+		char	qto[LOG_QUOTE_SIZE(MAILBOX_MAX + 2)], qorig[QUOTED_PATH];
+		char	qfolder[LOG_QUOTE_SIZE(FOLDER_MAX)];
+		char	qfile[LOG_QUOTE_SIZE(FOLDER_MAX + NAME_MAX + 8)];
+		/* cut (ending in ...") so that the line stays whole */
+		char	qorcpt[600];
+	}		*b;
+	const char	*status = code == 250 ? "stored" : result, *name;
+	int		 i;
+
+	if ((b = malloc(sizeof *b)) == NULL)
+		return;
+	for (i = 0; i < tx->ncopy; i++) {
+		const struct copy *cp = tx->copies[i];
+		const struct rcpt *rc = tx->rcpts[cp->rcpt];
+		const char *folder = cp->to.folder;
+
+		name = code == 250 ? delivery_file_name(&tx->dlv, i) : NULL;
+		snprintf(b->to, sizeof b->to, "<%s>", cp->mailbox);
+		snprintf(b->orig, sizeof b->orig, "<%s>", rc->addr);
+		if (name != NULL)
+			snprintf(b->file, sizeof b->file, "%s%s%snew/%s",
+			    folder[0] ? "." : "", folder, folder[0] ? "/" : "", name);
+		log_info("id=%s session=%lu to=%s orig_to=%s%s%s status=%s%s%s%s%s%s%s",
+		    tx->id, s->id, log_quote(b->qto, sizeof b->qto, b->to),
+		    log_quote(b->qorig, sizeof b->qorig, b->orig),
+		    folder[0] ? " folder=" : "",
+		    folder[0] ? log_quote(b->qfolder, sizeof b->qfolder, folder) : "",
+		    status, name != NULL ? " file=" : "",
+		    name != NULL ? log_quote(b->qfile, sizeof b->qfile, b->file) : "",
+		    rc->notify ? " notify=" : "", rc->notify ? rc->notify : "",
+		    rc->orcpt ? " orcpt=" : "",
+		    rc->orcpt ? log_quote(b->qorcpt, sizeof b->qorcpt, rc->orcpt) : "");
+	}
+	free(b);
+}
+
+/* log_message - the summary line of a message, then a line for each of
+ * its copies (log_copies); every field of client text quoted. */
 static void
 log_message(struct session *s, int code, const char *result)
 {
 	struct txn	*tx = &s->tx;
 	struct timespec	 t1;
 	struct {
-		char	to[1024], from[SMTP_PATH_MAX + 3];
-		char	qto[QUOTED_TO], qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
+		char	from[SMTP_PATH_MAX + 3];
+		char	qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
 		char	qenvid[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
 	}		*b;
-	size_t		 len = 0;
 	long		 ms;
-	int		 i;
 
 	if ((b = malloc(sizeof *b)) == NULL)
 		return;
-	b->to[0] = '\0';
-	for (i = 0; i < tx->nrcpt; i++) {
-		const struct rcpt *rc = tx->rcpts[i];
-		if (buf_appendf(b->to, sizeof b->to, &len, "%s<%s>%s%s%s%s", i ? "," : "",
-		    rc->addr, rc->notify ? " notify=" : "", rc->notify ? rc->notify : "",
-		    rc->orcpt ? " orcpt=" : "", rc->orcpt ? rc->orcpt : "") == -1) {
-			len = strlen(b->to);
-			if (len > sizeof b->to - 4)
-				len = sizeof b->to - 4;
-			b->to[len] = '\0';
-			buf_appendf(b->to, sizeof b->to, &len, "...");
-			break;
-		}
-	}
 	snprintf(b->from, sizeof b->from, "<%s>", tx->from);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - tx->t0.tv_sec) * 1000 + (t1.tv_nsec - tx->t0.tv_nsec) / 1000000;
-	log_info("id=%s session=%lu client=%s helo=%s from=%s to=%s size=%llu "
-	    "result=%s code=%d delay=%ldms%s%s%s%s",
+	log_info("id=%s session=%lu client=%s helo=%s from=%s nrcpt=%d ncopy=%d "
+	    "size=%llu result=%s code=%d delay=%ldms%s%s%s%s",
 	    tx->id, s->id, s->literal, log_quote(b->qhelo, sizeof b->qhelo, s->helo),
-	    log_quote(b->qfrom, sizeof b->qfrom, b->from),
-	    log_quote(b->qto, sizeof b->qto, b->to),
+	    log_quote(b->qfrom, sizeof b->qfrom, b->from), tx->nrcpt, tx->ncopy,
 	    (unsigned long long)tx->dec.size, result, code, ms,
 	    tx->envid != NULL ? " envid=" : "",
 	    tx->envid != NULL ? log_quote(b->qenvid, sizeof b->qenvid, tx->envid) : "",
 	    tx->ret[0] ? " ret=" : "", tx->ret);
 	free(b);
+	log_copies(s, code, result);
 }
 
 /* log_delivery_failure - which copy failed, where and why. */

@@ -90,7 +90,8 @@ class Esmtp(DaemonTestCase):
         c.send(b'x\r\n.\r\n')
         c.expect(250)
         log = self.daemon.stderr(100000)
-        self.assertIn('to="<dsn@example.org> notify=SUCCESS,DELAY orcpt=rfc822;dsn+2Bx@example.org"', log)
+        self.assertIn('to="<dsn@example.org>" orig_to="<dsn@example.org>" status=stored ', log)
+        self.assertIn(' notify=SUCCESS,DELAY orcpt="rfc822;dsn+2Bx@example.org"', log)
         self.assertIn('envid="QQ314159" ret=HDRS', log)
 
     def test_bad_dsn_parameters_refused(self):

@@ -415,7 +415,8 @@ class PostfixRelay(unittest.TestCase):
         for line in delivered:
             self.assertIn('helo="relay.test"', line)
             self.assertIn('from="<sender@relay.test>"', line)
-            self.assertIn('to="<rcpt@example.org>', line)
+        stored = re.findall(r'^.* to="<rcpt@example\.org>" .*status=stored .*$', err, re.M)
+        self.assertEqual(len(stored), 3, err)
         self.assertRegex(err, r'session=\d+ connect client=\[127\.0\.0\.1\]')
         self.assertRegex(err, r'session=\d+ disconnect client=\[127\.0\.0\.1\] '
                               r'helo="relay\.test" .*errors=0')

@@ -502,9 +502,13 @@ class Syslog(unittest.TestCase):
         connect = self.wait_log(rb'session=\d+ connect client=\[127\.0\.0\.1\]')
         msg = self.wait_log(rb'result=delivered')
         disc = self.wait_log(rb'session=\d+ disconnect client=\[127\.0\.0\.1\]')
-        for part in (rb'id=\S+', rb'from="<bob@x\.test>"', rb'to="<alice@example\.org',
+        for part in (rb'id=\S+', rb'from="<bob@x\.test>"', rb'nrcpt=1 ncopy=1',
                      rb'size=\d+', rb'result=delivered'):
             self.assertRegex(msg, part)
+        copy = self.wait_log(rb'to="<alice@example\.org>" orig_to="<alice@example\.org>" '
+                             rb'status=stored file="new/')
+        self.assertEqual(re.search(rb'id=(\S+)', copy).group(1),
+                         re.search(rb'id=(\S+)', msg).group(1))
 
         # Facility mail, the smtpd[pid] tag, one line per datagram.
         for dg in self.datagrams:
@@ -513,7 +517,7 @@ class Syslog(unittest.TestCase):
             self.assertEqual(int(m.group(1)) // 8, 2,
                              'not facility mail (2): %r' % dg)
             self.assertIn(b'smtpd[%d]: ' % self.pid, dg)
-        for dg in (start, connect, msg, disc):
+        for dg in (start, connect, msg, copy, disc):
             self.assertEqual(int(re.match(rb'<(\d+)>', dg).group(1)), 2 * 8 + 6,
                              'expected mail.info: %r' % dg)
 

@@ -33,6 +33,27 @@ rcpt(const char *s, struct esmtp_rcpt *p, struct smtp_reply *r)
 	return esmtp_rcpt_params(buf, p, r);
 }
 
+/* The line a refused command is logged from stays as the client sent it. */
+static void
+test_params_left_whole(void)
+{
+	const char *line = " ORCPT=rfc822;x@y.test NOTIFY=NEVER X=1";
+	char	buf[64];
+	struct esmtp_rcpt p;
+	struct esmtp_mail m;
+	struct smtp_reply r;
+
+	snprintf(buf, sizeof buf, "%s", line);
+	CHECK_EQ_INT(esmtp_rcpt_params(buf, &p, &r), -1);
+	CHECK_EQ_INT(r.code, 555);
+	CHECK_STR(buf, line);
+	snprintf(buf, sizeof buf, "%s", " SIZE=10 BODY=8BITMIME RET=HDRS");
+	CHECK_EQ_INT(esmtp_mail_params(buf, &m, &r), 0);
+	CHECK_STR(buf, " SIZE=10 BODY=8BITMIME RET=HDRS");
+	CHECK(m.size == 10 && m.body == BODY_8BITMIME);
+	CHECK_STR(m.ret, "HDRS");
+}
+
 static void
 test_bdat_argument(void)
 {
@@ -269,6 +290,7 @@ int
 main(void)
 {
 	RUN(test_bdat_argument);
+	RUN(test_params_left_whole);
 	RUN(test_mail_params);
 	RUN(test_rcpt_params);
 	RUN(test_recipient_policy);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -500,9 +501,43 @@ test_quote_size(void)
 	CHECK(strcmp(dst + strlen(dst) - 4, "...\"") == 0);
 }
 
+/* Under systemd, JOURNAL_STREAM names stderr: the line is the text
+ * after the journal's <N> priority; any other stream: as always. */
+static void
+test_journal_stream(void)
+{
+	struct stat st;
+	char	v[64];
+
+	REQUIRE(fstat(STDERR_FILENO, &st) == 0);
+	snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", v, 1);
+	log_init(1, 0);
+	captured_len = 0;
+	log_info("session=1 connect");
+	CHECK_STR(captured, "<6>session=1 connect\n");
+	captured_len = 0;
+	log_warnx("a\x1b");
+	CHECK_STR(captured, "<4>a\\x1b\n");
+	snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", v, 1);
+	log_init(1, 0);
+	CHECK_STR(logged("x"), "x");
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	log_init(1, 0);
+	CHECK_STR(logged("x"), "x");
+	unsetenv("JOURNAL_STREAM");
+	log_init(1, 0);
+	CHECK_STR(logged("x"), "x");
+}
+
 int
 main(void)
 {
+	/* The lines below are checked in their stderr form. */
+	unsetenv("JOURNAL_STREAM");
 	log_init(1, 0);
 	RUN(test_line_plain);
 	RUN(test_line_c0);
@@ -515,5 +550,6 @@ main(void)
 	RUN(test_quote_forgery);
 	RUN(test_quote_cut);
 	RUN(test_quote_size);
+	RUN(test_journal_stream);
 	return unit_done();
 }
