@@ -7,12 +7,12 @@ import os
 import re
 import shutil
 import smtplib
-import socket
 import tempfile
 import threading
 import unittest
 
-from harness import DOMAIN, HELO, REPO_ROOT, DaemonTestCase, RawClient, split_trace
+from harness import (DOMAIN, HELO, REPO_ROOT, DaemonTestCase, RawClient, free_port,
+                     run_smtpd, split_trace)
 from policyserver import CLOSE, HANG, PolicyServer, Raw, Split
 
 # delivery_edit (the header edits at end of data) is still the stub that
@@ -564,6 +564,74 @@ class Failure(unittest.TestCase):
             c.send('RCPT TO:<n%d@%s>\r\n' % (i, DOMAIN))
             self.assertEqual(c.read_reply().code, 250)
         self.assertEqual(srv.counts()[0], 6)
+
+
+class Config(unittest.TestCase):
+    """The directives: errors name file:line; smtpd -n -v prints them
+    and the printed text loads back the same."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='smtpd-policy-conf-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def write(self, name, lines):
+        path = os.path.join(self.tmp, name)
+        with open(path, 'w') as f:
+            f.write('\n'.join(['listen 127.0.0.1:%d' % free_port(), 'hostname mx.test',
+                               'domain example.org',
+                               'maildir %s/spool/%%d/%%u' % self.tmp] + lines) + '\n')
+        return path
+
+    def test_errors(self):
+        for line, msg in (
+                ('policy_server unix:relative/sock', 'must be absolute'),
+                ('policy_server tcp:127.0.0.1:1', 'expected unix:PATH or inet:HOST:PORT'),
+                ('policy_server inet:127.0.0.1:0', 'port 1-65535'),
+                ('policy_server inet:127.0.0.1', 'expected inet:HOST:PORT'),
+                ('policy_timeout 0', 'out of range'),
+                ('policy_failure reject', 'expected defer or dunno'),
+                ('policy_end_of_data maybe', 'expected yes or no')):
+            path = self.write('bad.conf', [line])
+            p = run_smtpd(['-n', '-f', path])
+            err = p.stderr.decode('utf-8', 'replace')
+            self.assertNotEqual(p.returncode, 0, line)
+            self.assertIn('%s:5: ' % path, err, line)
+            self.assertIn(msg, err, line)
+        path = self.write('many.conf', ['policy_server inet:127.0.0.1:%d' % (1000 + i)
+                                        for i in range(9)])
+        p = run_smtpd(['-n', '-f', path])
+        self.assertIn('%s:13: too many policy_server lines' % path,
+                      p.stderr.decode('utf-8', 'replace'))
+
+    def roundtrip(self, lines):
+        p = run_smtpd(['-n', '-v', '-f', self.write('a.conf', lines)])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        first = p.stdout.decode().split('\n', 1)[1]
+        again = os.path.join(self.tmp, 'b.conf')
+        with open(again, 'w') as f:
+            f.write(first)
+        p = run_smtpd(['-n', '-v', '-f', again])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().split('\n', 1)[1], first)
+        return first
+
+    def test_defaults_printed(self):
+        out = self.roundtrip([])
+        for line in ('# policy_server: none; no policy server is asked',
+                     'policy_timeout 10', 'policy_failure defer', 'policy_end_of_data no'):
+            self.assertRegex(out, '(?m)^%s$' % re.escape(line))
+
+    def test_all_set_printed(self):
+        out = self.roundtrip(['policy_server unix:/run/postgrey.sock',
+                              'policy_server inet:127.0.0.1:10023',
+                              'policy_server inet:[::1]:10024',
+                              'policy_timeout 3', 'policy_failure dunno',
+                              'policy_end_of_data yes'])
+        self.assertIn('policy_server unix:/run/postgrey.sock\n'
+                      'policy_server inet:127.0.0.1:10023\n'
+                      'policy_server inet:[::1]:10024\n', out)
+        for line in ('policy_timeout 3', 'policy_failure dunno', 'policy_end_of_data yes'):
+            self.assertRegex(out, '(?m)^%s$' % re.escape(line))
 
 
 class NoPolicy(DaemonTestCase):
