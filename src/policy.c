@@ -218,10 +218,10 @@ int
 policy_parse_reply(const char *buf, size_t len, struct policy_result *r,
     const char **why)
 {
-	char	 line[POLICY_REPLY_MAX + 1];
 	const char *p = buf, *end, *lf;
-	size_t	 n;
-	int	 actions = 0;
+	char	*line = NULL;		/* the action line, NUL-terminated */
+	size_t	 n, i;
+	int	 rc = -1;
 
 	memset(r, 0, sizeof *r);
 	*why = NULL;
@@ -236,41 +236,40 @@ policy_parse_reply(const char *buf, size_t len, struct policy_result *r,
 			n--;
 		if (n == 0)
 			break;
-		if (n > POLICY_REPLY_MAX) {
-			*why = "line too long";
-			return -1;
-		}
-		memcpy(line, p, n);
-		line[n] = '\0';
-		p = lf + 1;
-		for (size_t i = 0; i < n; i++)
-			if (((unsigned char)line[i] < 0x20 && line[i] != '\t') ||
-			    line[i] == 0x7f) {
+		for (i = 0; i < n; i++)
+			if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
 				*why = "control byte in reply";
-				return -1;
+				goto out;
 			}
-		if (strchr(line, '=') == NULL || line[0] == '=') {
+		if (p[0] == '=' || memchr(p, '=', n) == NULL) {
 			*why = "not name=value";
-			return -1;
+			goto out;
 		}
-		if (strncmp(line, "action=", 7) != 0)
-			continue;	/* other attributes do not matter */
-		if (actions++ > 0) {
-			*why = "more than one action";
-			return -1;
+		if (n >= 7 && memcmp(p, "action=", 7) == 0) {
+			if (line != NULL) {
+				*why = "more than one action";
+				goto out;
+			}
+			if ((line = strndup(p, n)) == NULL) {
+				*why = "out of memory";
+				goto out;
+			}
 		}
-		if (line[7] == '\0' || line[7] == ' ' || line[7] == '\t') {
-			*why = "empty action";
-			return -1;
-		}
-		if (parse_action(line + 7, r, why) == -1)
-			return -1;
+		/* Other attributes do not matter. */
+		p = lf + 1;
 	}
-	if (actions == 0) {
+	if (line == NULL) {
 		*why = "no action";
-		return -1;
+		goto out;
 	}
-	return 0;
+	if (line[7] == '\0' || line[7] == ' ' || line[7] == '\t') {
+		*why = "empty action";
+		goto out;
+	}
+	rc = parse_action(line + 7, r, why);
+out:
+	free(line);
+	return rc;
 }
 
 /* ---- the request: pure ---------------------------------------------- */
