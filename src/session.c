@@ -9,7 +9,8 @@
  * (recipient.c), path syntax (smtpaddr.c), body decoding (data.c), the
  * copies and their trace headers (delivery.c), files (maildir.c), DNS
  * look-ups (dnsquery.c) and rate counting (ratelimit.c): the screening
- * replies (421/450/554) are decided here from what those return.
+ * replies (421/450/554) are decided here from what those return; the
+ * policy servers' verdicts (policy.c), replied here.
  * Threads: one session per thread; the config is read-only; the only
  * shared writes are the atomic counters in session_stats.
  *
@@ -864,8 +865,9 @@ cmd_rcpt(struct session *s, char *args)
 		reply_decided(s, &r);
 		return 0;
 	}
-	/* Policy servers, once everything here said yes. */
-	if (cf->npolicy > 0 && policy_refused(s, "RCPT", addr)) {
+	/* Policy servers, once everything here said yes; not for a
+	 * client in an allow line (a backup MX would fail SPF). */
+	if (cf->npolicy > 0 && !s->allowed && policy_refused(s, "RCPT", addr)) {
 		drop_copies(tx, ncopy0);
 		return 0;
 	}
@@ -1023,7 +1025,8 @@ policy_end_of_message(struct session *s)
 	struct txn *tx = &s->tx;
 	int	code;
 
-	if (!tx->policy.discard && s->cf->npolicy > 0 && s->cf->policy_end_of_data) {
+	if (!tx->policy.discard && s->cf->npolicy > 0 && s->cf->policy_end_of_data &&
+	    !s->allowed) {
 		if ((code = policy_refused(s, "END-OF-MESSAGE", NULL)) != 0) {
 			log_message(s, code, code >= 500 ? "rejected" : "deferred");
 			return 1;

@@ -566,6 +566,40 @@ class Failure(unittest.TestCase):
         self.assertEqual(srv.counts()[0], 6)
 
 
+class Allowed(PolicyCase):
+    """Clients in an allow line are not put to the policy servers."""
+    servers_config = ['policy_end_of_data yes', 'allow 127.0.0.2/32']
+
+    def test_allowed_client_not_asked(self):
+        from test_limits import SourcedClient
+        c = SourcedClient(self.port, '127.0.0.2')
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<eomreject@x.test>\r\n')
+        c.expect(250)
+        self.assertEqual(self.rcpt(c, 'reject').code, 250)
+        self.assertEqual(self.data(c).code, 250)
+        self.assertEqual(len(self.messages('reject')), 1)
+        self.assertEqual(self.first.requests_for(rcpt='reject@example.org'), [])
+        self.assertEqual(self.first.requests_for(sender='eomreject@x.test'), [])
+        # Everyone else is.
+        c = self.session()
+        self.assertEqual(self.rcpt(c, 'reject').code, 550)
+
+
+class Bdat(PolicyCase):
+    def test_end_of_message_after_bdat(self):
+        c = self.session('eomreject@x.test')
+        self.assertEqual(self.rcpt(c, 'anyone').code, 250)
+        body = b'Subject: bdat\r\n\r\nbody\r\n'
+        c.send(b'BDAT %d LAST\r\n' % len(body) + body)
+        r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (550, '5.7.1'), r)
+        self.assertEqual(self.all_messages(), {})
+        (eom,) = self.first.requests_for(sender='eomreject@x.test', state='END-OF-MESSAGE')
+        self.assertEqual(eom['size'], str(len(body)))
+
+
 class Config(unittest.TestCase):
     """The directives: errors name file:line; smtpd -n -v prints them
     and the printed text loads back the same."""
