@@ -559,10 +559,6 @@ log_answer(const struct policy_req *rq, const struct filter_addr *fa,
 		    log_quote(q, Q, fa->spec), rq->state,
 		    qid[0] ? " id=" : "", qid,
 		    log_quote(q + Q, Q, rq->recipient), failed, then);
-	else if (r->action == POLICY_DUNNO)
-		log_debug("session=%lu client=%s policy=%s state=%s rcpt=%s action=DUNNO",
-		    rq->session, rq->client, log_quote(q, Q, fa->spec), rq->state,
-		    log_quote(q + Q, Q, rq->recipient));
 	else
 		log_info("session=%lu client=%s policy=%s state=%s%s%s rcpt=%s "
 		    "action=%s%s%s%s%s text=%s%s%s", rq->session, rq->client,

@@ -157,6 +157,9 @@ class Actions(PolicyCase):
         self.assertEqual(r.code, 250, r)
         self.assertEqual(len(self.messages('ok')), 1)
         self.assertEqual(len(self.messages('anyone')), 1)
+        log = self.log()
+        self.assertIn('rcpt="ok@example.org" action=OK', log)
+        self.assertIn('rcpt="anyone@example.org" action=DUNNO', log)
 
     def test_ok_asks_no_further_server(self):
         c = self.session()
@@ -585,6 +588,45 @@ class Allowed(PolicyCase):
         # Everyone else is.
         c = self.session()
         self.assertEqual(self.rcpt(c, 'reject').code, 550)
+
+
+class ReverseName(PolicyCase):
+    """With reverse_dns, client_name and reverse_client_name are the
+    confirmed name."""
+
+    @classmethod
+    def setUpClass(cls):
+        from dnsserver import DNSServer, reverse4
+        cls.dns = DNSServer()
+        cls.dns.add(reverse4('127.0.0.40', 'in-addr.arpa'), 'PTR', 'mx.good.test')
+        cls.dns.add('mx.good.test', 'A', '127.0.0.40')
+        cls.servers_config = ['reverse_dns yes', 'dns_timeout 2',
+                              'resolver 127.0.0.1:%d' % cls.dns.port]
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.dns.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.dns.close()
+
+    def test_confirmed_name(self):
+        from test_limits import SourcedClient
+        c = SourcedClient(self.port, '127.0.0.40')
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(250)
+        self.assertEqual(self.rcpt(c, 'named').code, 250)
+        (rq,) = self.first.requests_for(rcpt='named@example.org')
+        self.assertEqual(rq['client_address'], '127.0.0.40')
+        self.assertEqual(rq['client_name'], 'mx.good.test')
+        self.assertEqual(rq['reverse_client_name'], 'mx.good.test')
 
 
 class Bdat(PolicyCase):
