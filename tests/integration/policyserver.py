@@ -90,15 +90,19 @@ class _Handler(socketserver.BaseRequestHandler):
 
 class _Unix(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 128
 
 
 class _Inet(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
 class PolicyServer:
-    def __init__(self, decide, path=None):
+    def __init__(self, decide, path=None, backlog=None, accept_after=0.0):
+        """backlog: the listen queue (default 128); accept_after: seconds
+        before the first connection is accepted (they queue meanwhile)."""
         self.decide = decide
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -108,14 +112,26 @@ class PolicyServer:
         if path is not None:
             if os.path.exists(path):
                 os.unlink(path)
-            self.srv = _Unix(path, _Handler)
+            self.srv = _Unix(path, _Handler, bind_and_activate=False)
             self.spec = 'unix:' + path
         else:
-            self.srv = _Inet(('127.0.0.1', 0), _Handler)
+            self.srv = _Inet(('127.0.0.1', 0), _Handler, bind_and_activate=False)
+        if backlog is not None:
+            self.srv.request_queue_size = backlog
+        self.srv.server_bind()
+        self.srv.server_activate()
+        if path is None:
             self.spec = 'inet:127.0.0.1:%d' % self.srv.server_address[1]
         self.srv.policy = self
-        self.thread = threading.Thread(target=self.srv.serve_forever,
-                                       kwargs={'poll_interval': 0.05}, daemon=True)
+
+        self.serving = threading.Event()
+
+        def serve():
+            if accept_after and self.stopping.wait(accept_after):
+                return
+            self.serving.set()
+            self.srv.serve_forever(poll_interval=0.05)
+        self.thread = threading.Thread(target=serve, daemon=True)
         self.thread.start()
 
     def counts(self):
@@ -144,6 +160,8 @@ class PolicyServer:
 
     def stop(self):
         self.stopping.set()
-        self.srv.shutdown()
+        if self.serving.is_set():
+            self.srv.shutdown()
+        self.thread.join(5)
         self.close_all()
         self.srv.server_close()

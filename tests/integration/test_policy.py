@@ -500,8 +500,8 @@ class Failure(unittest.TestCase):
         self.addCleanup(d.stop_and_check)
         return d
 
-    def server(self, decide, name=None):
-        srv = PolicyServer(decide, os.path.join(self.sockdir, name) if name else None)
+    def server(self, decide, name=None, **kw):
+        srv = PolicyServer(decide, os.path.join(self.sockdir, name) if name else None, **kw)
         self.addCleanup(srv.stop)
         return srv
 
@@ -550,6 +550,28 @@ class Failure(unittest.TestCase):
         _, r = self.rcpt(d)
         self.assertEqual(r.code, 550, r)
         self.assertIn('from the good one', r.text)
+
+    def test_full_listen_queue_is_waited_for(self):
+        # A unix socket whose listen queue is full refuses connect() with
+        # EAGAIN: smtpd tries again until policy_timeout instead of
+        # taking the unconnected socket for a connection.
+        srv = self.server(lambda req: 'DUNNO', 'slow', backlog=1, accept_after=1.0)
+        d = self.daemon(srv, 'max_clients_per_ip 100')
+        results = []
+
+        def one(i):
+            try:
+                _, r = self.rcpt(d, 'queued%d' % i)
+                results.append(r.code)
+            except Exception as e:      # reported below
+                results.append(repr(e))
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        self.assertEqual(results, [250] * 6, d.stderr(100000)[-3000:])
+        self.assertEqual(srv.counts()[0], 6)
 
     def test_server_that_closes_after_each_answer(self):
         # Every pooled connection is dead when it is next taken.
