@@ -11,12 +11,14 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "dnsbl.h"
+#include "filterconn.h"
 #include "smtpd.h"
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_PROXY_FROM_MAX	32
 #define CONFIG_DNSBL_MAX	32	/* dnsbl lines */
 #define CONFIG_ALLOW_MAX	256	/* allow lines */
+#define CONFIG_POLICY_MAX	8	/* policy_server lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -104,6 +106,12 @@ struct config {
 	int		 max_connection_rate;	/* per client per minute; 0 = off */
 	int		 max_message_rate;	/* MAIL per client per minute; 0 = off */
 	int		 reverse_dns;	/* 1 = PTR, forward-confirmed */
+	/* Policy servers (policy.c): none unless configured. */
+	struct filter_addr policy[CONFIG_POLICY_MAX];	/* in asking order */
+	int		 npolicy;
+	int		 policy_timeout;	/* seconds, each request */
+	int		 policy_failure;	/* POLICY_FAILURE_* */
+	int		 policy_end_of_data;	/* 1 = ask at end of data too */
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
@@ -122,6 +130,10 @@ struct config {
 #define DEF_DNS_TIMEOUT		5
 #define DEF_ERROR_DELAY		0	/* Postfix's smtpd_error_sleep_time is 1s */
 #define DEF_RESOLVER_PORT	53
+#define DEF_POLICY_TIMEOUT	10
+/* policy_failure: what a server that cannot answer sensibly means. */
+#define POLICY_FAILURE_DEFER	0	/* 451 4.3.5 (the default) */
+#define POLICY_FAILURE_DUNNO	1	/* as if it had no opinion */
 
 /*
  * config_clear - zero cf and set every default; its lists must be empty

@@ -41,6 +41,8 @@ struct delivery_trace {
 	const char	*host;		/* our name */
 	const char	*proto;		/* "SMTP", "ESMTP", "UTF8SMTP" */
 	const char	*id;		/* the message id */
+	const char	*prepend;	/* fields a policy server PREPENDed,
+					 * "Name: value\n" each, or NULL */
 };
 
 /* One copy: who it is for and where it goes. */

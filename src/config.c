@@ -382,7 +382,7 @@ enum {
 	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
 	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC, K_EXTFOLDERS,
 	K_DNSBLTHRESH, K_RESOLVER, K_DNSTIMEOUT, K_ERRDELAY, K_CONNRATE,
-	K_MSGRATE, K_REVDNS
+	K_MSGRATE, K_REVDNS, K_POLTIMEOUT, K_POLFAILURE, K_POLEOD
 };
 
 static int
@@ -417,6 +417,7 @@ static const struct num_directive {
 	{ "error_delay", K_ERRDELAY, 0, 60, offsetof(struct config, error_delay) },
 	{ "max_connection_rate", K_CONNRATE, 0, 1000000, offsetof(struct config, max_connection_rate) },
 	{ "max_message_rate", K_MSGRATE, 0, 1000000, offsetof(struct config, max_message_rate) },
+	{ "policy_timeout", K_POLTIMEOUT, 1, 3600, offsetof(struct config, policy_timeout) },
 };
 
 static const char *const other_keywords[] = {
@@ -424,6 +425,7 @@ static const char *const other_keywords[] = {
 	"user", "bare_newline", "recipient_delimiter", "fsync", "proxy_from",
 	"alias", "include", "extension_folders", "dnsbl", "resolver", "allow",
 	"reverse_dns",
+	"policy_server", "policy_failure", "policy_end_of_data",
 };
 
 /* known_keyword - 1 if kw is a directive. */
@@ -550,6 +552,27 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 	} else if (strcmp(kw, "reverse_dns") == 0) {
 		if (once(p, K_REVDNS, kw) == 0)
 			parse_yesno(p, v, &cf->reverse_dns);
+	} else if (strcmp(kw, "policy_server") == 0) {
+		/* Policy servers, asked in the order written (policy.c). */
+		char why[256];
+		if (cf->npolicy >= CONFIG_POLICY_MAX)
+			perr(p, "too many policy_server lines (at most %d)", CONFIG_POLICY_MAX);
+		else if (filter_addr_parse(v, &cf->policy[cf->npolicy], why, sizeof why) == -1)
+			perr(p, "policy_server %s", why);
+		else
+			cf->npolicy++;
+	} else if (strcmp(kw, "policy_failure") == 0) {
+		if (once(p, K_POLFAILURE, kw) == -1)
+			return;
+		if (strcmp(v, "defer") == 0)
+			cf->policy_failure = POLICY_FAILURE_DEFER;
+		else if (strcmp(v, "dunno") == 0)
+			cf->policy_failure = POLICY_FAILURE_DUNNO;
+		else
+			perr(p, "\"%s\": expected defer or dunno", v);
+	} else if (strcmp(kw, "policy_end_of_data") == 0) {
+		if (once(p, K_POLEOD, kw) == 0)
+			parse_yesno(p, v, &cf->policy_end_of_data);
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);
@@ -581,6 +604,8 @@ config_clear(struct config *cf)
 	cf->dnsbl_threshold = DEF_DNSBL_THRESHOLD;
 	cf->dns_timeout = DEF_DNS_TIMEOUT;
 	cf->error_delay = DEF_ERROR_DELAY;
+	cf->policy_timeout = DEF_POLICY_TIMEOUT;
+	cf->policy_failure = POLICY_FAILURE_DEFER;
 }
 
 int

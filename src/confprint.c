@@ -148,4 +148,13 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "transaction_timeout %d\n", cf->transaction_timeout);
 	fprintf(fp, "greeting_delay %d\n", cf->greeting_delay);
 	print_screening(cf, fp);
+	/* Policy servers (policy.c). */
+	for (i = 0; i < cf->npolicy; i++)
+		fprintf(fp, "policy_server %s\n", cf->policy[i].spec);
+	if (cf->npolicy == 0)
+		fprintf(fp, "# policy_server: none; no policy server is asked\n");
+	fprintf(fp, "policy_timeout %d\n", cf->policy_timeout);
+	fprintf(fp, "policy_failure %s\n",
+	    cf->policy_failure == POLICY_FAILURE_DUNNO ? "dunno" : "defer");
+	fprintf(fp, "policy_end_of_data %s\n", yesno(cf->policy_end_of_data));
 }

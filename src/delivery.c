@@ -93,7 +93,7 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 	struct maildir_file *f;
 	/* On the heap: a thread's stack pages stay with it while it idles. */
 	struct {
-		char	path[2048], hdr[2048], date[64];
+		char	path[2048], hdr[8192], date[64];
 	}		*b;
 	const char	*why;
 	size_t		 hlen;
@@ -111,15 +111,18 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 	}
 	rfc5322_date(b->date, sizeof b->date);
 	/* RFC 5321 4.4: Return-Path, then our Received: line; between
-	 * them, as Postfix's local delivery writes it, Delivered-To. */
+	 * them, as Postfix's local delivery writes it, Delivered-To. A
+	 * policy server's PREPENDs go above our Received:, as Postfix's
+	 * smtpd writes them. */
 	n = snprintf(b->hdr, sizeof b->hdr,
 	    "Return-Path: <%s>\n"
 	    "Delivered-To: %s\n"
+	    "%s"
 	    "Received: from %s (%s)\n"
 	    "\tby %s (smtpd) with %s id %s\n"
 	    "\tfor <%s>; %s\n",
-	    t->from, c->mailbox, t->helo, t->client, t->host, t->proto, t->id,
-	    c->rcpt, b->date);
+	    t->from, c->mailbox, t->prepend != NULL ? t->prepend : "",
+	    t->helo, t->client, t->host, t->proto, t->id, c->rcpt, b->date);
 	if (n < 0 || (size_t)n >= sizeof b->hdr) {
 		d->err = ENAMETOOLONG;
 		goto out;

@@ -127,14 +127,28 @@ wait_for(int fd, short events, long long deadline)
 int
 filter_connect(const struct filter_addr *fa, long long deadline)
 {
+	struct timespec	pause = { .tv_sec = 0, .tv_nsec = 20 * 1000000 };
 	int		fd, soerr = 0;
 	socklen_t	sl = sizeof soerr;
 
+again:
 	fd = socket(fa->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
 	if (connect(fd, (const struct sockaddr *)&fa->ss, fa->len) == 0)
 		return fd;
+	if (errno == EAGAIN && fa->ss.ss_family == AF_UNIX) {
+		/* The server's listen queue is full: on a unix socket
+		 * nothing is in progress (the socket stays unconnected), so
+		 * try again a little later, until the deadline. */
+		close(fd);
+		if (filter_deadline(0) + 20 >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+		goto again;
+	}
 	if (errno != EINPROGRESS && errno != EAGAIN)
 		goto fail;
 	if (wait_for(fd, POLLOUT, deadline) == -1)

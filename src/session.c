@@ -9,7 +9,8 @@
  * (recipient.c), path syntax (smtpaddr.c), body decoding (data.c), the
  * copies and their trace headers (delivery.c), files (maildir.c), DNS
  * look-ups (dnsquery.c) and rate counting (ratelimit.c): the screening
- * replies (421/450/554) are decided here from what those return.
+ * replies (421/450/554) are decided here from what those return; the
+ * policy servers' verdicts (policy.c), replied here.
  * Threads: one session per thread; the config is read-only; the only
  * shared writes are the atomic counters in session_stats.
  *
@@ -41,6 +42,7 @@
 #include "linebuf.h"
 #include "log.h"
 #include "maildir.h"
+#include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "recipient.h"
@@ -105,6 +107,9 @@ struct txn {
 	char		 id[20];
 	struct timespec	 t0;
 	time_t		 deadline;		/* end of the DATA/BDAT phase */
+	/* policy servers (policy.c) */
+	struct policy_txn policy;
+	unsigned long long mail_size;		/* MAIL SIZE=, 0 = none */
 };
 
 struct session {
@@ -364,6 +369,8 @@ txn_reset(struct session *s)
 	tx->body = BODY_7BIT;
 	tx->smtputf8 = 0;
 	tx->ret[0] = '\0';
+	policy_txn_reset(&tx->policy);
+	tx->mail_size = 0;
 	if (s->state > ST_HELO)
 		s->state = ST_HELO;
 }
@@ -668,6 +675,7 @@ cmd_mail(struct session *s, char *args)
 	}
 	s->tx.body = m.body;
 	s->tx.smtputf8 = m.smtputf8;
+	s->tx.mail_size = m.size;
 	buf_copy(s->tx.ret, sizeof s->tx.ret, m.ret);
 	s->state = ST_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
@@ -783,6 +791,8 @@ drop_copies(struct txn *tx, int n)
 		    offsetof(struct copy, key), k);
 }
 
+static int	policy_refused(struct session *, const char *, const char *);
+
 static int
 cmd_rcpt(struct session *s, char *args)
 {
@@ -853,6 +863,12 @@ cmd_rcpt(struct session *s, char *args)
 	if (add_copies(s, &rt, tx->nrcpt, addr, &r) == -1) {
 		drop_copies(tx, ncopy0);
 		reply_decided(s, &r);
+		return 0;
+	}
+	/* Policy servers, once everything here said yes; not for a
+	 * client in an allow line (a backup MX would fail SPF). */
+	if (cf->npolicy > 0 && !s->allowed && policy_refused(s, "RCPT", addr)) {
+		drop_copies(tx, ncopy0);
 		return 0;
 	}
 	if ((rc = calloc(1, sizeof *rc)) == NULL ||
@@ -944,6 +960,7 @@ delivery_start(struct session *s)
 	t.host = cf->hostname;
 	t.proto = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	t.id = tx->id;
+	t.prepend = tx->policy.prepend;
 	for (i = 0; i < tx->ncopy; i++) {
 		const struct copy *cp = tx->copies[i];
 		struct delivery_copy c = {
@@ -975,7 +992,8 @@ log_copies(const struct session *s, int code, const char *result)
 		/* cut (ending in ...") so that the line stays whole */
 		char	qorcpt[600];
 	}		*b;
-	const char	*status = code == 250 ? "stored" : result, *name;
+	int		 stored = strcmp(result, "delivered") == 0;
+	const char	*status = stored ? "stored" : result, *name;
 	int		 i;
 
 	if ((b = malloc(sizeof *b)) == NULL)
@@ -985,7 +1003,7 @@ log_copies(const struct session *s, int code, const char *result)
 		const struct rcpt *rc = tx->rcpts[cp->rcpt];
 		const char *folder = cp->to.folder;
 
-		name = code == 250 ? delivery_file_name(&tx->dlv, i) : NULL;
+		name = stored ? delivery_file_name(&tx->dlv, i) : NULL;
 		snprintf(b->to, sizeof b->to, "<%s>", cp->mailbox);
 		snprintf(b->orig, sizeof b->orig, "<%s>", rc->addr);
 		if (name != NULL)
@@ -1003,6 +1021,95 @@ log_copies(const struct session *s, int code, const char *result)
 		    rc->orcpt ? log_quote(b->qorcpt, sizeof b->qorcpt, rc->orcpt) : "");
 	}
 	free(b);
+}
+
+static void	log_message(struct session *, int, const char *);
+
+/*
+ * policy_refused - ask the policy servers (policy.c) about this RCPT or
+ * the message at its end (state "RCPT", "END-OF-MESSAGE"); the code
+ * of their refusal (answered here), or 0.
+ */
+static int
+policy_refused(struct session *s, const char *state, const char *rcpt)
+{
+	const struct txn *tx = &s->tx;
+	struct policy_verdict *v;
+	struct policy_req rq;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char	 saddr[INET6_ADDRSTRLEN], slit[INET6_ADDRSTRLEN + 8];
+	const char *name = "unknown";
+	int	 eom = strcmp(state, "RCPT") != 0, refused;
+
+	memset(&rq, 0, sizeof rq);
+	saddr[0] = '\0';
+	if (getsockname(s->lb.fd, (struct sockaddr *)&ss, &sl) == 0) {
+		sockaddr_text(&ss, saddr, sizeof saddr, slit, sizeof slit);
+		rq.server_port = sockaddr_port(&ss);
+	}
+	if (s->rdns != NULL)
+		name = rdns_collect(s->rdns, s->id, s->literal);
+	rq.state = state;
+	rq.protocol = s->esmtp ? "ESMTP" : "SMTP";
+	rq.helo = s->helo;
+	rq.queue_id = eom ? tx->id : "";
+	rq.sender = tx->from;
+	/* SMTPD_POLICY_README: at end of data only with one recipient. */
+	rq.recipient = !eom ? rcpt : tx->nrcpt == 1 ? tx->rcpts[0]->addr : "";
+	rq.recipient_count = eom ? tx->nrcpt : 0;
+	rq.client_address = s->addr;
+	rq.client_port = s->port;
+	rq.client_name = name;
+	rq.reverse_client_name = name;
+	rq.server_address = saddr;
+	rq.size = eom ? tx->dec.size : tx->mail_size;
+	rq.session = s->id;
+	rq.client = s->literal;
+	if ((v = malloc(sizeof *v)) == NULL) {
+		reply(s, 451, "4.3.0", "Local error in processing, try again later");
+		return 451;
+	}
+	refused = 0;
+	if (policy_check(s->cf, &s->tx.policy, &rq, v) != 0) {
+		reply(s, v->code, v->esc, "%s", v->text);
+		refused = v->code;
+	}
+	free(v);
+	return refused;
+}
+
+/*
+ * policy_end_of_message - with policy_end_of_data, ask the policy
+ * servers about the whole message before it is committed: 1 when that
+ * was answered here (refused, or discarded with a 250), 0 to commit
+ * (their PREPENDs edited in). A RCPT's DISCARD ends here too.
+ */
+static int
+policy_end_of_message(struct session *s)
+{
+	struct txn *tx = &s->tx;
+	int	code;
+
+	if (!tx->policy.discard && s->cf->npolicy > 0 && s->cf->policy_end_of_data &&
+	    !s->allowed) {
+		if ((code = policy_refused(s, "END-OF-MESSAGE", NULL)) != 0) {
+			log_message(s, code, code >= 500 ? "rejected" : "deferred");
+			return 1;
+		}
+		if (tx->policy.edits != NULL)
+			delivery_edit(&tx->dlv, tx->policy.edits);
+	}
+	if (tx->policy.discard) {
+		/* Accepted and dropped, as Postfix's DISCARD: logged. */
+		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
+		log_message(s, 250, "discarded");
+		s->messages++;
+		s->errors = 0;
+		s->junk = 0;
+		return 1;
+	}
+	return 0;
 }
 
 /* log_message - the summary line of a message, then a line for each of
@@ -1087,6 +1194,12 @@ finish_message(struct session *s)
 		/* Set by DATA only: RFC 5321 2.3.8, lines end in CRLF. */
 		reply(s, 550, "5.5.2", "Message contains bare CR or LF (see RFC 5321 2.3.8)");
 		log_message(s, 550, "rejected");
+	} else if (!tx->dlv.err && policy_end_of_message(s)) {
+		/* Refused or discarded by a policy server: nothing stored. */
+		if (tx->policy.discard) {
+			txn_reset(s);
+			return;
+		}
 	} else if (tx->dlv.err || delivery_commit(&tx->dlv) == -1) {
 		int e = tx->dlv.err;
 		log_delivery_failure(s);

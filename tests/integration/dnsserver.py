@@ -47,9 +47,11 @@ def reverse4(addr, zone):
 
 
 class DNSServer:
-    def __init__(self, host='127.0.0.1'):
+    def __init__(self, host='127.0.0.1', port=0):
+        # port 53 only inside a private network namespace (the SPF
+        # component test): the resolvers of other programs ask there.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.records = {}
         self.behaviour = {}
