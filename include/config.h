@@ -104,6 +104,9 @@ struct config {
 	int		 max_connection_rate;	/* per client per minute; 0 = off */
 	int		 max_message_rate;	/* MAIL per client per minute; 0 = off */
 	int		 reverse_dns;	/* 1 = PTR, forward-confirmed */
+	/* Metrics (metrics.c): the HTTP listener of "metrics ADDR:PORT";
+	 * port 0 = none. Fixed at start: a reload does not move it. */
+	struct config_listen metrics;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */

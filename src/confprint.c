@@ -148,4 +148,11 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "transaction_timeout %d\n", cf->transaction_timeout);
 	fprintf(fp, "greeting_delay %d\n", cf->greeting_delay);
 	print_screening(cf, fp);
+	/* The metrics listener (metrics.c). */
+	if (cf->metrics.port != 0)
+		fprintf(fp, "metrics %s%s%s:%u\n",
+		    strchr(cf->metrics.host, ':') ? "[" : "", cf->metrics.host,
+		    strchr(cf->metrics.host, ':') ? "]" : "", (unsigned)cf->metrics.port);
+	else
+		fprintf(fp, "# metrics: not set; no metrics listener\n");
 }
