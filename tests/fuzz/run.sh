@@ -4,7 +4,8 @@
 #   tests/fuzz/run.sh [SECONDS [NAME...]]
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
-# are given: smtpaddr data config proxy esmtp route dnsbl dns session) with clang's libFuzzer,
+# are given: smtpaddr data config proxy esmtp route dnsbl dns session
+# metrics) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -50,6 +51,9 @@ srcs() {
 	dns) echo "src/dns.c src/buf.c -lresolv" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
 		echo "-lresolv" ;;
+	# metrics.c reads every module's counters: it links them all.
+	metrics) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
+		echo "-lresolv" ;;
 	*) return 1 ;;
 	esac
 }
@@ -61,7 +65,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session metrics}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 

@@ -24,7 +24,7 @@ DIRECTIVES = ('listen', 'proxy_from', 'hostname', 'domain', 'mailbox',
               'data_timeout', 'transaction_timeout', 'greeting_delay',
               'dnsbl', 'dnsbl_threshold', 'resolver', 'dns_timeout',
               'reverse_dns', 'allow', 'error_delay', 'max_connection_rate',
-              'max_message_rate')
+              'max_message_rate', 'metrics')
 
 NO_SUCH_USER = 'smtpd-no-such-user'
 
