@@ -146,9 +146,11 @@ static void		write_listener(struct metrics_out *);
 static void		write_refusals(struct metrics_out *);
 static void		write_histogram(struct metrics_out *, const char *,
 			    const char *, const struct metrics_histogram *);
+static void		write_dnsbl_cache(struct metrics_out *);
 static void		write_reloads(struct metrics_out *);
 static int		wait_fd(int, short, long long);
 static int		send_all(int, const char *, size_t, long long);
+static const char	*status_text(int);
 static void		respond(int, int, int, struct metrics_out *, long long);
 static void		serve(int, struct metrics_out *);
 static void		*metrics_loop(void *);
@@ -473,8 +475,9 @@ write_histogram(struct metrics_out *o, const char *name, const char *help,
 	out_printf(o, "%s_count %lu\n", name, cum);
 }
 
+/* write_dnsbl_cache - dnsquery.c's answer cache. */
 static void
-write_reloads(struct metrics_out *o)
+write_dnsbl_cache(struct metrics_out *o)
 {
 	unsigned long	hits, misses;
 
@@ -483,6 +486,12 @@ write_reloads(struct metrics_out *o)
 	    "DNS list answers looked up in the shared cache, by result.", "counter");
 	out_printf(o, "smtpd_dnsbl_cache_lookups_total{result=\"hit\"} %lu\n", hits);
 	out_printf(o, "smtpd_dnsbl_cache_lookups_total{result=\"miss\"} %lu\n", misses);
+}
+
+/* write_reloads - SIGHUP reloads (metrics_reloaded). */
+static void
+write_reloads(struct metrics_out *o)
+{
 	family(o, "smtpd_config_reloads_total",
 	    "Configuration reloads (SIGHUP), by result.", "counter");
 	out_printf(o, "smtpd_config_reloads_total{result=\"success\"} %lu\n",
@@ -519,6 +528,7 @@ metrics_write(struct metrics_out *o)
 	    "Time from the end of an accepted message's data to its 250 reply: "
 	    "the checks at end of data and the durable commit.",
 	    &session_stats.commit_time);
+	write_dnsbl_cache(o);
 	write_reloads(o);
 }
 
