@@ -59,9 +59,10 @@ def split_response(raw):
 
 
 def scrape(port, path='/metrics', method='GET', host='127.0.0.1'):
-    raw = http(port, ('%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: test\r\n'
+    authority = '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
+    raw = http(port, ('%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: test\r\n'
                       'Accept: text/plain;version=0.0.4\r\n\r\n'
-                      % (method, path, host, port)).encode(), host=host)
+                      % (method, path, authority)).encode(), host=host)
     return split_response(raw)
 
 

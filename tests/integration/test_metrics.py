@@ -16,10 +16,13 @@ import smtplib
 import socket
 import threading
 import time
+import unittest
 
-from harness import (DOMAIN, HELO, IO_TIMEOUT, Daemon, DaemonTestCase,
-                     free_port, run_smtpd)
+from dnsserver import DNSServer, reverse4
+from harness import (HELO, IO_TIMEOUT, Daemon, DaemonTestCase, RawClient,
+                     free_port, ipv6_loopback_available, run_smtpd)
 from metricsclient import get, http, parse, scrape, split_response, total
+from test_limits import SourcedClient
 
 TIMEOUT_MS = 1500
 
@@ -343,3 +346,86 @@ class Config(DaemonTestCase):
             pass
         self.assertEqual(d.proc.wait(10), 1)
         self.assertIn('metrics: cannot listen on 127.0.0.1', d.stderr())
+
+
+class Screening(DaemonTestCase):
+    """The refusals of the screening carry their reason; DNS list
+    look-ups count by outcome (answers from dnsserver.py)."""
+    shared_daemon = False
+
+    def metrics_daemon(self, *lines):
+        """A private daemon with metrics: (SMTP port, metrics port)."""
+        mport = free_port()
+        d = self.start_daemon(['metrics 127.0.0.1:%d' % mport] + list(lines))
+        d.wait_listening(mport)
+        return d.port, mport
+
+    def refusals(self, samples, reason, cls):
+        return total(samples, 'smtpd_refusals_total', reason=reason, **{'class': cls})
+
+    def test_max_clients(self):
+        port, mport = self.metrics_daemon('max_clients 1')
+        first = RawClient(port)
+        self.addCleanup(first.close)
+        second = RawClient(port, greeting=False)
+        self.addCleanup(second.close)
+        second.expect(421, '4.7.0')
+        s = get(mport)
+        self.assertEqual(self.refusals(s, 'max_clients', '4xx'), 1)
+        self.assertEqual(total(s, 'smtpd_refusals_total'), 1)
+        self.assertEqual(total(s, 'smtpd_sessions_active'), 1)
+
+    def test_message_rate(self):
+        port, mport = self.metrics_daemon('max_message_rate 1')
+        c = RawClient(port)
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(250)
+        c.send('RSET\r\n')
+        c.expect(250)
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(450, '4.7.1')
+        s = get(mport)
+        self.assertEqual(self.refusals(s, 'message_rate', '4xx'), 1)
+        self.assertEqual(total(s, 'smtpd_refusals_total'), 1)
+
+    def test_dnsbl(self):
+        dns = DNSServer()
+        self.addCleanup(dns.close)
+        dns.add(reverse4('127.0.0.30', 'bl.test'), 'A', '127.0.0.2')
+        dns.behave(reverse4('127.0.0.31', 'bl.test'), 'servfail')
+        dns.add(reverse4('127.0.0.32', 'bl.test'), 'A', '127.255.255.254')
+        port, mport = self.metrics_daemon('resolver 127.0.0.1:%d' % dns.port,
+                                    'dnsbl bl.test', 'dns_timeout 3')
+
+        def rcpt(source, code):
+            c = SourcedClient(port, source)
+            self.addCleanup(c.close)
+            c.ehlo()
+            c.send('MAIL FROM:<a@x.test>\r\n')
+            c.expect(250)
+            c.send('RCPT TO:<user@example.org>\r\n')
+            c.expect(code)
+            c.send('QUIT\r\n')
+            c.expect(221)
+
+        rcpt('127.0.0.30', 554)
+        rcpt('127.0.0.33', 250)         # NXDOMAIN
+        rcpt('127.0.0.31', 250)
+        rcpt('127.0.0.32', 250)
+        s = get(mport)
+        for result, n in (('listed', 1), ('not_listed', 1), ('error', 1),
+                          ('refused', 1), ('timeout', 0)):
+            self.assertEqual(total(s, 'smtpd_dnsbl_lookups_total', result=result), n, result)
+        self.assertEqual(self.refusals(s, 'dnsbl', '5xx'), 1)
+        self.assertEqual(total(s, 'smtpd_dnsbl_blocked_clients_total'), 1)
+        self.assertEqual(total(s, 'smtpd_dnsbl_cache_lookups_total', result='miss'), 4)
+
+    @unittest.skipUnless(ipv6_loopback_available(), 'no IPv6 loopback')
+    def test_ipv6_listener(self):
+        mport = free_port(socket.AF_INET6, '::1')
+        self.start_daemon(['metrics [::1]:%d' % mport])
+        status, headers, body = scrape(mport, host='::1')
+        self.assertEqual(status, 200)
+        parse(body.decode())
