@@ -112,6 +112,9 @@ struct config {
 	int		 policy_timeout;	/* seconds, each request */
 	int		 policy_failure;	/* POLICY_FAILURE_* */
 	int		 policy_end_of_data;	/* 1 = ask at end of data too */
+	/* Metrics (metrics.c): the HTTP listener of "metrics ADDR:PORT";
+	 * port 0 = none. Fixed at start: a reload does not move it. */
+	struct config_listen metrics;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */

@@ -5,6 +5,7 @@
 #ifndef DNSQUERY_H
 #define DNSQUERY_H
 
+#include <stdatomic.h>
 #include "config.h"
 
 struct dnsq;	/* one session's look-ups in flight */
@@ -27,6 +28,17 @@ int	dnsq_collect(struct dnsq *q, const char *client, const char **zone);
 void	dnsq_free(struct dnsq *q);
 /* dnsq_cache_lookups - cache hits and misses since start (tests, status). */
 void	dnsq_cache_counts(unsigned long *hits, unsigned long *misses);
+
+/* The outcome of each list's look-up since start (metrics.c); lists
+ * sharing one query count once each, but a failed shared query once. */
+struct dnsq_stats {
+	atomic_ulong	listed;		/* an answer the list counts */
+	atomic_ulong	not_listed;	/* NXDOMAIN, or no answer that counts */
+	atomic_ulong	refused;	/* 127.255.255.x: the list refused us */
+	atomic_ulong	error;		/* SERVFAIL or another error answer */
+	atomic_ulong	timeout;	/* no answer within dns_timeout */
+};
+extern struct dnsq_stats dnsq_stats;
 
 /*
  * reverse_dns: rdns_start sends the PTR question at connect (never

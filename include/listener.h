@@ -32,4 +32,13 @@ int	listener_stop(int grace);
 /* listener_status - log one status line (SIGUSR1). */
 void	listener_status(void);
 
+/* What listener_counts() reports (metrics.c). Client threads alive are
+ * active + parked. */
+struct listener_counts {
+	int	active;		/* sessions running */
+	int	parked;		/* client threads waiting for a client */
+	int	peak_threads;	/* most client threads alive at once */
+};
+void	listener_counts(struct listener_counts *out);
+
 #endif

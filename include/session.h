@@ -7,8 +7,9 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include "config.h"
+#include "metrics.h"
 
-/* Counters since start, for the SIGUSR1 status line. */
+/* Counters since start, for the SIGUSR1 status line and metrics.c. */
 struct session_stats {
 	atomic_ulong	sessions;	/* connections served */
 	atomic_ulong	accepted;	/* messages accepted */
@@ -18,6 +19,9 @@ struct session_stats {
 	atomic_ulong	refused_connection_rate;	/* 421 at connect */
 	atomic_ulong	refused_message_rate;		/* 450 at MAIL */
 	atomic_ulong	refused_dnsbl;			/* 554 at MAIL/RCPT */
+	/* for metrics.c */
+	atomic_ulong	recipients;	/* RCPT accepted into a transaction */
+	struct metrics_histogram commit_time;	/* end of data to the 250 */
 };
 extern struct session_stats session_stats;
 

@@ -52,6 +52,7 @@ static int	parse_file(FILE *, const char *, const struct config_opts *,
 static void	parse_lines(struct parse_ctx *, FILE *, struct config *);
 static void	parse_alias(struct parse_ctx *, struct config *, char *);
 static void	parse_include(struct parse_ctx *, struct config *, const char *);
+static void	parse_metrics(struct parse_ctx *, struct config *, char *);
 
 /*
  * read_line - the next line of fp into buf, without its LF. Returns 0 at
@@ -197,6 +198,56 @@ parse_listen(struct parse_ctx *p, struct config *cf, char *v)
 	}
 	cf->nlisten++;
 	return 0;
+}
+
+/*
+ * parse_metrics - "metrics ADDR:PORT": the address of the metrics
+ * listener, written as a listen line is ("127.0.0.1:9125",
+ * "[::1]:9125", "*:9125"), without options. Given once.
+ */
+static void
+parse_metrics(struct parse_ctx *p, struct config *cf, char *v)
+{
+	struct config_listen	*m = &cf->metrics;
+	char			*host = v, *port;
+	long long		 n;
+	unsigned char		 tmp[16];
+
+	if (m->port != 0) {
+		perr(p, "metrics: given twice");
+		return;
+	}
+	if (*v == '[') {
+		host = v + 1;
+		if ((port = strchr(host, ']')) == NULL || port[1] != ':') {
+			perr(p, "metrics \"%s\": expected [ADDRESS]:PORT", v);
+			return;
+		}
+		*port = '\0';
+		port += 2;
+		if (inet_pton(AF_INET6, host, tmp) != 1) {
+			perr(p, "metrics \"%s\": not an IPv6 address", host);
+			return;
+		}
+	} else {
+		if ((port = strrchr(v, ':')) == NULL) {
+			perr(p, "metrics \"%s\": expected ADDRESS:PORT", v);
+			return;
+		}
+		*port++ = '\0';
+		if (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, tmp) != 1) {
+			perr(p, "metrics \"%s\": not an IPv4 address (use [::1] for "
+			    "IPv6, * for all)", host);
+			return;
+		}
+	}
+	if (parse_number(p, port, 1, 65535, &n) == -1)
+		return;
+	if (buf_copy(m->host, sizeof m->host, host) == -1) {
+		perr(p, "metrics: address too long");
+		return;
+	}
+	m->port = (uint16_t)n;
 }
 
 /* parse_resolver - "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT". */
@@ -424,7 +475,7 @@ static const char *const other_keywords[] = {
 	"listen", "hostname", "domain", "mailbox", "maildir", "max_message_size",
 	"user", "bare_newline", "recipient_delimiter", "fsync", "proxy_from",
 	"alias", "include", "extension_folders", "dnsbl", "resolver", "allow",
-	"reverse_dns",
+	"reverse_dns", "metrics",
 	"policy_server", "policy_failure", "policy_end_of_data",
 };
 
@@ -573,6 +624,8 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 	} else if (strcmp(kw, "policy_end_of_data") == 0) {
 		if (once(p, K_POLEOD, kw) == 0)
 			parse_yesno(p, v, &cf->policy_end_of_data);
+	} else if (strcmp(kw, "metrics") == 0) {
+		parse_metrics(p, cf, v);
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);

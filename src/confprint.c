@@ -157,4 +157,11 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "policy_failure %s\n",
 	    cf->policy_failure == POLICY_FAILURE_DUNNO ? "dunno" : "defer");
 	fprintf(fp, "policy_end_of_data %s\n", yesno(cf->policy_end_of_data));
+	/* The metrics listener (metrics.c). */
+	if (cf->metrics.port != 0)
+		fprintf(fp, "metrics %s%s%s:%u\n",
+		    strchr(cf->metrics.host, ':') ? "[" : "", cf->metrics.host,
+		    strchr(cf->metrics.host, ':') ? "]" : "", (unsigned)cf->metrics.port);
+	else
+		fprintf(fp, "# metrics: not set; no metrics listener\n");
 }

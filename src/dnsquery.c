@@ -68,6 +68,7 @@ struct cache_entry {
 static struct cache_entry cache[CACHE_SLOTS];
 static pthread_mutex_t	cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong	cache_hits, cache_misses;
+struct dnsq_stats	dnsq_stats;
 
 static time_t	now_sec(void);
 static unsigned	cache_slot(const char *);
@@ -363,24 +364,29 @@ dnsq_collect(struct dnsq *d, const char *client, const char **zone)
 		if (r->state != Q_DONE && q->same_as >= 0)
 			continue;	/* logged with the query it shares */
 		if (r->state == Q_PENDING) {
+			atomic_fetch_add(&dnsq_stats.timeout, 1);
 			log_info("session=%lu client=%s dnsbl %s: no answer within %ds, "
 			    "not listed", d->sid, client, l->zone, cf->dns_timeout);
 			continue;
 		}
 		if (r->state == Q_FAILED) {
+			atomic_fetch_add(&dnsq_stats.error, 1);
 			log_info("session=%lu client=%s dnsbl %s: %s, not listed",
 			    d->sid, client, l->zone, r->failure);
 			continue;
 		}
+		atomic_ulong *outcome = &dnsq_stats.not_listed;
 		for (int k = 0; k < r->naddr; k++) {
 			inet_ntop(AF_INET, r->addr[k], txt, sizeof txt);
 			if (dnsbl_refusal(r->addr[k])) {
+				outcome = &dnsq_stats.refused;
 				log_warnx("session=%lu client=%s dnsbl %s refused the query "
 				    "(answer %s): the resolver is not allowed to ask it; "
 				    "not counted", d->sid, client, l->zone, txt);
 				break;
 			}
 			if (dnsbl_match(l, r->addr[k])) {
+				outcome = &dnsq_stats.listed;
 				d->score += l->weight;
 				if (l->weight > 0 && (best == -1 || l->weight > cf->dnsbl[best].weight)) {
 					best = i;
@@ -389,6 +395,7 @@ dnsq_collect(struct dnsq *d, const char *client, const char **zone)
 				break;
 			}
 		}
+		atomic_fetch_add(outcome, 1);
 	}
 	if (best >= 0) {
 		d->zone = cf->dnsbl[best].zone;

@@ -33,6 +33,7 @@
 #include "linebuf.h"
 #include "listener.h"
 #include "log.h"
+#include "reply.h"
 #include "session.h"
 #include "smtpd.h"
 #include "sockaddr.h"
@@ -98,6 +99,7 @@ static struct {
 	int		 stopping;
 	struct parked	*parked;	/* threads waiting for a client */
 	int		 nparked;
+	int		 peak_threads;	/* most of active + nparked (metrics) */
 	struct ipcount	*iptable[IPTABLE_BUCKETS];
 } lk = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -406,6 +408,8 @@ accept_one(int i, pthread_attr_t *attr)
 		goto refused;
 	}
 	lk.active++;
+	if (lk.active + lk.nparked > lk.peak_threads)
+		lk.peak_threads = lk.active + lk.nparked;
 	c->cfr = lk.cur;
 	c->cfr->refs++;
 	client_link(c);
@@ -431,6 +435,10 @@ refused:
 	pthread_mutex_unlock(&lk.mu);
 	if (limit != NULL)
 		log_info("refused connection: %s %d reached", limit, n);
+	/* Counted as sent: the send does not wait to find out. */
+	reply_count(421, "4.7.0", limit == NULL ? REPLY_REASON_MAIL_SYSTEM :
+	    strcmp(limit, "max_clients") == 0 ? REPLY_REASON_MAX_CLIENTS :
+	    REPLY_REASON_MAX_CLIENTS_PER_IP);
 	refuse(fd, msg, msglen);
 	free(c);
 }
@@ -725,4 +733,14 @@ listener_status(void)
 	    atomic_load(&session_stats.refused_connection_rate),
 	    atomic_load(&session_stats.refused_message_rate),
 	    atomic_load(&session_stats.refused_dnsbl));
+}
+
+void
+listener_counts(struct listener_counts *out)
+{
+	pthread_mutex_lock(&lk.mu);
+	out->active = lk.active;
+	out->parked = lk.nparked;
+	out->peak_threads = lk.peak_threads;
+	pthread_mutex_unlock(&lk.mu);
 }

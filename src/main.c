@@ -36,6 +36,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "pidfile.h"
+#include "metrics.h"
 #include "recipient.h"
 #include "session.h"
 #include "smtpaddr.h"
@@ -549,12 +550,18 @@ open_service(const struct config *cf, const struct passwd *pw, char *where,
 	raise_nofile();
 	if (listener_bind(cf, err, sizeof err) == -1)
 		fatalx("%s", err);
+	/* The metrics listener, if configured (metrics.c). */
+	if (metrics_bind(cf, err, sizeof err) == -1)
+		fatalx("%s", err);
 	prepare_spool(cf, pw);
 	maildir_set_host(cf->hostname);
 	session_id_init();
 	listener_describe(where, wsize);
 	log_info("smtpd %s listening on %s", SMTPD_VERSION, where);
 	log_info("mail goes to %s", cf->maildir);
+	metrics_describe(err, sizeof err);
+	if (err[0] != '\0')
+		log_info("metrics on http://%s/metrics", err);
 }
 
 /* drop_privileges - become user for good, before any client thread. */
@@ -745,6 +752,7 @@ reload(const char *path)
 	}
 	if (cf == NULL) {
 		log_warnx("reload failed: keeping the configuration in force");
+		metrics_reloaded(0);
 		return;
 	}
 	if (listener_inherited() == 0 && (cf->nlisten != old->nlisten ||
@@ -752,13 +760,18 @@ reload(const char *path)
 		log_warnx("reload: listen changes take effect at restart");
 	if (strcmp(cf->user, old->user) != 0)
 		log_warnx("reload: user changes take effect at restart");
+	/* The metrics listener is bound once, at start (metrics.c). */
+	if (memcmp(&cf->metrics, &old->metrics, sizeof cf->metrics) != 0)
+		log_warnx("reload: metrics changes take effect at restart");
 	if (strcmp(cf->hostname, old->hostname) != 0)
 		log_warnx("reload: the hostname in maildir file names changes at restart");
 	if (listener_reload(cf) == -1) {
 		log_warnx("reload failed: out of memory; keeping the configuration in force");
 		config_free(cf);
+		metrics_reloaded(0);
 		return;
 	}
+	metrics_reloaded(1);
 	log_info("reloaded %s", path);
 }
 
@@ -833,6 +846,7 @@ shut_down(int sig, const char *pidfile)
 
 	log_info("stopping on signal %d", sig);
 	left = listener_stop(SHUTDOWN_GRACE);
+	metrics_stop();
 	if (left > 0)
 		log_warnx("%d session%s still running after %ds; exiting", left,
 		    left == 1 ? "" : "s", SHUTDOWN_GRACE);
@@ -874,6 +888,7 @@ main(int argc, char *argv[])
 	clean_spool(cf);
 	block_signals();
 	listener_start(cf);
+	metrics_start();
 	shut_down(signal_loop(), o.pidfile);
 	return 0;
 }

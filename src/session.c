@@ -606,6 +606,7 @@ dnsbl_blocked(struct session *s, int is_rcpt)
 	if (!s->blocked)
 		atomic_fetch_add(&session_stats.refused_dnsbl, 1);
 	s->blocked = 1;
+	s->out.reason = REPLY_REASON_DNSBL;
 	reply(s, 554, "5.7.1", "Service unavailable; client [%s] blocked using %s",
 	    s->addr, zone);
 	return 1;
@@ -659,6 +660,7 @@ cmd_mail(struct session *s, char *args)
 	}
 	if (over_rate(s, RATELIMIT_MAIL, s->cf->max_message_rate)) {
 		atomic_fetch_add(&session_stats.refused_message_rate, 1);
+		s->out.reason = REPLY_REASON_MESSAGE_RATE;
 		log_info("session=%lu client=%s refused: max_message_rate %d reached",
 		    s->id, s->literal, s->cf->max_message_rate);
 		reply(s, 450, "4.7.1", "Too many messages from your address, try again later");
@@ -885,6 +887,7 @@ cmd_rcpt(struct session *s, char *args)
 	keyset_add(&tx->rcptset, (void *const *)tx->rcpts,
 	    offsetof(struct rcpt, addr), tx->nrcpt++);
 	s->state = ST_RCPT;
+	atomic_fetch_add(&session_stats.recipients, 1);
 	reply(s, 250, "2.1.5", "Ok");
 	return 0;
 nomem:
@@ -980,7 +983,7 @@ delivery_start(struct session *s)
  * maildir once delivered, else the message's result.
  */
 static void
-log_copies(const struct session *s, int code, const char *result)
+log_copies(const struct session *s, const char *result)
 {
 	const struct txn *tx = &s->tx;
 	struct {
@@ -1072,6 +1075,7 @@ policy_refused(struct session *s, const char *state, const char *rcpt)
 	}
 	refused = 0;
 	if (policy_check(s->cf, &s->tx.policy, &rq, v) != 0) {
+		s->out.reason = REPLY_REASON_POLICY_SERVICE;
 		reply(s, v->code, v->esc, "%s", v->text);
 		refused = v->code;
 	}
@@ -1140,7 +1144,7 @@ log_message(struct session *s, int code, const char *result)
 	    tx->envid != NULL ? log_quote(b->qenvid, sizeof b->qenvid, tx->envid) : "",
 	    tx->ret[0] ? " ret=" : "", tx->ret);
 	free(b);
-	log_copies(s, code, result);
+	log_copies(s, result);
 }
 
 /* log_delivery_failure - which copy failed, where and why. */
@@ -1182,7 +1186,9 @@ finish_message(struct session *s)
 {
 	struct txn *tx = &s->tx;
 	int	bare = tx->dec.bare_lf || tx->dec.bare_cr;
+	struct timespec data_end;	/* for session_stats.commit_time */
 
+	clock_gettime(CLOCK_MONOTONIC, &data_end);
 	if (tx->too_big) {
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 		log_message(s, 552, "rejected");
@@ -1211,6 +1217,7 @@ finish_message(struct session *s)
 			log_message(s, 451, "deferred");
 		}
 	} else {
+		metrics_observe_since(&session_stats.commit_time, &data_end);
 		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
 		log_message(s, 250, "delivered");
 		atomic_fetch_add(&session_stats.accepted, 1);
@@ -1606,6 +1613,7 @@ session_run(const struct session_conn *conn)
 			log_info("session=%lu client=%s refused connection: "
 			    "max_clients_per_ip %d reached", s->id, s->literal,
 			    cf->max_clients_per_ip);
+			s->out.reason = REPLY_REASON_MAX_CLIENTS_PER_IP;
 			reply(s, 421, "4.7.0", "%s Too many connections from your address, "
 			    "try again later", cf->hostname);
 			flush(s);
@@ -1617,6 +1625,7 @@ session_run(const struct session_conn *conn)
 	if (over_rate(s, RATELIMIT_CONNECT, cf->max_connection_rate)) {
 		/* Before the greeting: RFC 5321 3.1 lets a server open with 421. */
 		atomic_fetch_add(&session_stats.refused_connection_rate, 1);
+		s->out.reason = REPLY_REASON_CONNECTION_RATE;
 		log_info("session=%lu client=%s refused connection: "
 		    "max_connection_rate %d reached", s->id, s->literal,
 		    cf->max_connection_rate);

@@ -5,7 +5,7 @@
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
 # are given: smtpaddr data config proxy esmtp route dnsbl dns session
-# policy) with clang's libFuzzer,
+# policy, metrics) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -52,6 +52,9 @@ srcs() {
 	policy) echo "src/policy.c src/filterconn.c src/log.c src/buf.c" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
 		echo "-lresolv" ;;
+	# metrics.c reads every module's counters: it links them all.
+	metrics) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
+		echo "-lresolv" ;;
 	*) return 1 ;;
 	esac
 }
@@ -63,7 +66,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy metrics}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 

@@ -26,7 +26,7 @@ DIRECTIVES = ('listen', 'proxy_from', 'hostname', 'domain', 'mailbox',
               'reverse_dns', 'allow', 'error_delay', 'max_connection_rate',
               'max_message_rate',
               'policy_server', 'policy_timeout', 'policy_failure',
-              'policy_end_of_data')
+              'policy_end_of_data', 'metrics')
 
 NO_SUCH_USER = 'smtpd-no-such-user'
 
