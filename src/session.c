@@ -50,6 +50,7 @@
 #include "session.h"
 #include "smtpaddr.h"
 #include "sockaddr.h"
+#include "strindex.h"
 
 /* Session states; the command table says what each command gets in each. */
 enum sess_state {
@@ -78,14 +79,6 @@ struct copy {
 	int		 rcpt;		/* the first RCPT that reached it */
 };
 
-/* Strings by value, for duplicates: indexes + 1 into an array of items
- * whose key is at a fixed offset; open addressing, nslot a power of two,
- * at most half full. */
-struct keyset {
-	int		*slot;
-	unsigned	 nslot;
-};
-
 struct txn {
 	char		 from[SMTP_PATH_MAX + 1];	/* "" for <> */
 	/* MAIL's parameters (esmtp.c) */
@@ -95,10 +88,10 @@ struct txn {
 	char		*envid;				/* DSN ENVID=, or NULL */
 	struct rcpt	**rcpts;
 	int		 nrcpt, caprcpt;
-	struct keyset	 rcptset;			/* by address, any case */
+	struct strindex	 rcptset;			/* by address, any case */
 	struct copy	**copies;
 	int		 ncopy, capcopy;
-	struct keyset	 copyset;			/* by key */
+	struct strindex	 copyset;			/* by key */
 	/* while the body arrives */
 	struct delivery	 dlv;
 	struct data_decoder dec;
@@ -352,15 +345,13 @@ txn_reset(struct session *s)
 		free(tx->copies[i]);
 	free(tx->rcpts);
 	free(tx->copies);
-	free(tx->rcptset.slot);
-	free(tx->copyset.slot);
+	strindex_free(&tx->rcptset);
+	strindex_free(&tx->copyset);
 	if (tx->started)
 		delivery_end(&tx->dlv);
 	tx->rcpts = NULL;
 	tx->copies = NULL;
 	tx->nrcpt = tx->caprcpt = tx->ncopy = tx->capcopy = 0;
-	memset(&tx->rcptset, 0, sizeof tx->rcptset);
-	memset(&tx->copyset, 0, sizeof tx->copyset);
 	tx->started = tx->too_big = 0;
 	tx->from[0] = '\0';
 	tx->id[0] = '\0';
@@ -373,56 +364,6 @@ txn_reset(struct session *s)
 	tx->mail_size = 0;
 	if (s->state > ST_HELO)
 		s->state = ST_HELO;
-}
-
-#define KEY_OF(items, i, off)	((const char *)(items)[i] + (off))
-
-/* keyset_find - the slot of key: where it is, or the empty one it would
- * take (keyset_grow keeps the table at most half full). */
-static unsigned
-keyset_find(const struct keyset *ks, void *const *items, size_t off, const char *key)
-{
-	unsigned i = buf_hash_nocase(key) & (ks->nslot - 1);
-
-	while (ks->slot[i] != 0 && strcasecmp(KEY_OF(items, ks->slot[i] - 1, off), key) != 0)
-		i = (i + 1) & (ks->nslot - 1);
-	return i;
-}
-
-/* keyset_has - 1 if key is in the set. */
-static int
-keyset_has(const struct keyset *ks, void *const *items, size_t off, const char *key)
-{
-	return ks->nslot > 0 && ks->slot[keyset_find(ks, items, off, key)] != 0;
-}
-
-/* keyset_grow - room for n items in all; 0 or -1. */
-static int
-keyset_grow(struct keyset *ks, void *const *items, size_t off, int n)
-{
-	int	*old = ks->slot, *slot;
-	unsigned oldn = ks->nslot, nslot, i;
-
-	if ((unsigned)n * 2 <= ks->nslot)
-		return 0;
-	for (nslot = oldn ? oldn : 16; nslot < (unsigned)n * 2; nslot *= 2)
-		;
-	if ((slot = calloc(nslot, sizeof *slot)) == NULL)
-		return -1;
-	ks->slot = slot;
-	ks->nslot = nslot;
-	for (i = 0; i < oldn; i++)
-		if (old[i] != 0)
-			slot[keyset_find(ks, items, off, KEY_OF(items, old[i] - 1, off))] = old[i];
-	free(old);
-	return 0;
-}
-
-/* keyset_add - item index i (its key already in place) into the set. */
-static void
-keyset_add(struct keyset *ks, void *const *items, size_t off, int i)
-{
-	ks->slot[keyset_find(ks, items, off, KEY_OF(items, i, off))] = i + 1;
 }
 
 /* is_verb - case-insensitive "VERB" ending the line or followed by a
@@ -736,8 +677,7 @@ add_copies(struct session *s, const struct route *rt, int ircpt,
 		cp->rcpt = ircpt;
 		snprintf(cp->mailbox, sizeof cp->mailbox, "%s@%s", to.box, to.domain);
 		snprintf(cp->key, sizeof cp->key, "%s/%s", cp->mailbox, to.folder);
-		if (keyset_has(&tx->copyset, (void *const *)tx->copies,
-		    offsetof(struct copy, key), cp->key)) {
+		if (strindex_get(&tx->copyset, cp->key) >= 0) {
 			free(cp);	/* reached already: one copy */
 			continue;
 		}
@@ -762,14 +702,12 @@ add_copies(struct session *s, const struct route *rt, int ircpt,
 			tx->copies = p;
 			tx->capcopy = cap;
 		}
-		if (keyset_grow(&tx->copyset, (void *const *)tx->copies,
-		    offsetof(struct copy, key), tx->ncopy + 1) == -1) {
+		if (strindex_reserve(&tx->copyset, (unsigned)tx->ncopy + 1) == -1) {
 			free(cp);
 			goto nomem;
 		}
 		tx->copies[tx->ncopy] = cp;
-		keyset_add(&tx->copyset, (void *const *)tx->copies,
-		    offsetof(struct copy, key), tx->ncopy++);
+		(void)strindex_put(&tx->copyset, cp->key, tx->ncopy++);
 	}
 	return 0;
 nomem:
@@ -782,15 +720,12 @@ nomem:
 static void
 drop_copies(struct txn *tx, int n)
 {
-	unsigned i;
-
 	while (tx->ncopy > n)
 		free(tx->copies[--tx->ncopy]);
-	for (i = 0; i < tx->copyset.nslot; i++)
-		tx->copyset.slot[i] = 0;
+	/* The room is there: putting the rest back cannot fail. */
+	strindex_clear(&tx->copyset);
 	for (int k = 0; k < tx->ncopy; k++)
-		keyset_add(&tx->copyset, (void *const *)tx->copies,
-		    offsetof(struct copy, key), k);
+		(void)strindex_put(&tx->copyset, tx->copies[k]->key, k);
 }
 
 static int	policy_refused(struct session *, const char *, const char *);
@@ -840,8 +775,7 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, 501, "5.1.3", "Recipient address too long");
 		return 0;
 	}
-	if (keyset_has(&tx->rcptset, (void *const *)tx->rcpts,
-	    offsetof(struct rcpt, addr), addr)) {
+	if (strindex_get(&tx->rcptset, addr) >= 0) {
 		/* The same recipient twice: one copy. */
 		reply(s, 250, "2.1.5", "Ok");
 		return 0;
@@ -859,8 +793,7 @@ cmd_rcpt(struct session *s, char *args)
 		tx->rcpts = mem;
 		tx->caprcpt = cap;
 	}
-	if (keyset_grow(&tx->rcptset, (void *const *)tx->rcpts,
-	    offsetof(struct rcpt, addr), tx->nrcpt + 1) == -1)
+	if (strindex_reserve(&tx->rcptset, (unsigned)tx->nrcpt + 1) == -1)
 		goto nomem;
 	if (add_copies(s, &rt, tx->nrcpt, addr, &r) == -1) {
 		drop_copies(tx, ncopy0);
@@ -884,8 +817,7 @@ cmd_rcpt(struct session *s, char *args)
 	}
 	buf_copy(rc->addr, sizeof rc->addr, addr);
 	tx->rcpts[tx->nrcpt] = rc;
-	keyset_add(&tx->rcptset, (void *const *)tx->rcpts,
-	    offsetof(struct rcpt, addr), tx->nrcpt++);
+	(void)strindex_put(&tx->rcptset, rc->addr, tx->nrcpt++);
 	s->state = ST_RCPT;
 	atomic_fetch_add(&session_stats.recipients, 1);
 	reply(s, 250, "2.1.5", "Ok");

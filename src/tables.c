@@ -17,74 +17,14 @@
 #include "buf.h"
 #include "config.h"
 #include "maildir.h"
-
-/* A set or map of strings (not owned): open addressing, at most half
- * full, the value an index into the caller's array. */
-struct strmap {
-	const char	**key;
-	int		 *val;
-	unsigned	  cap;
-};
+#include "strindex.h"
 
 struct config_index {
-	struct strmap	 domains;	/* our domains */
-	struct strmap	 restricted;	/* domains with mailbox lines */
-	struct strmap	 mailboxes;	/* "local@domain" */
-	struct strmap	 aliases;	/* source -> index in cf->aliases */
+	struct strindex	 domains;	/* our domains */
+	struct strindex	 restricted;	/* domains with mailbox lines */
+	struct strindex	 mailboxes;	/* "local@domain" */
+	struct strindex	 aliases;	/* source -> index in cf->aliases */
 };
-
-/* map_init - room for n keys; 0 or -1. */
-static int
-map_init(struct strmap *m, int n)
-{
-	for (m->cap = 16; m->cap < (unsigned)n * 2; m->cap *= 2)
-		;
-	m->key = calloc(m->cap, sizeof *m->key);
-	m->val = calloc(m->cap, sizeof *m->val);
-	return m->key != NULL && m->val != NULL ? 0 : -1;
-}
-
-static void
-map_free(struct strmap *m)
-{
-	free(m->key);
-	free(m->val);
-}
-
-/* map_slot - where key is, or the empty slot it would take. */
-static unsigned
-map_slot(const struct strmap *m, const char *key)
-{
-	unsigned i = buf_hash_nocase(key) & (m->cap - 1);
-
-	while (m->key[i] != NULL && strcasecmp(m->key[i], key) != 0)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-/* map_put - key -> val, unless key is there already. */
-static void
-map_put(struct strmap *m, const char *key, int val)
-{
-	unsigned i = map_slot(m, key);
-
-	if (m->key[i] == NULL) {
-		m->key[i] = key;
-		m->val[i] = val;
-	}
-}
-
-/* map_get - the value of key, or -1. */
-static int
-map_get(const struct strmap *m, const char *key)
-{
-	unsigned i;
-
-	if (m->cap == 0)
-		return -1;
-	i = map_slot(m, key);
-	return m->key[i] != NULL ? m->val[i] : -1;
-}
 
 /* The state of one expansion, for its errors and its result. */
 struct expansion {
@@ -203,7 +143,7 @@ expand(struct expansion *x, int a, struct config_alias *into)
 			    "(smtpd never relays)", t, d);
 			continue;
 		}
-		if ((b = map_get(&x->cf->index->aliases, t)) >= 0) {
+		if ((b = strindex_get(&x->cf->index->aliases, t)) >= 0) {
 			expand(x, b, into);
 			continue;
 		}
@@ -228,22 +168,23 @@ config_index_build(struct config *cf, FILE *err)
 	if ((ix = calloc(1, sizeof *ix)) == NULL)
 		goto nomem;
 	cf->index = ix;
-	if (map_init(&ix->domains, cf->ndomains) == -1 ||
-	    map_init(&ix->restricted, cf->nmailboxes) == -1 ||
-	    map_init(&ix->mailboxes, cf->nmailboxes) == -1 ||
-	    map_init(&ix->aliases, cf->naliases) == -1)
+	if (strindex_reserve(&ix->domains, (unsigned)cf->ndomains) == -1 ||
+	    strindex_reserve(&ix->restricted, (unsigned)cf->nmailboxes) == -1 ||
+	    strindex_reserve(&ix->mailboxes, (unsigned)cf->nmailboxes) == -1 ||
+	    strindex_reserve(&ix->aliases, (unsigned)cf->naliases) == -1)
 		goto nomem;
+	/* Room reserved: no put below can fail. */
 	for (i = 0; i < cf->ndomains; i++)
-		map_put(&ix->domains, cf->domains[i], i);
+		(void)strindex_put(&ix->domains, cf->domains[i], i);
 	/* A repeated mailbox line goes here: its first one stays. */
 	for (i = n = 0; i < cf->nmailboxes; i++) {
-		if (map_get(&ix->mailboxes, cf->mailboxes[i]) >= 0) {
+		if (strindex_get(&ix->mailboxes, cf->mailboxes[i]) >= 0) {
 			free(cf->mailboxes[i]);
 			continue;
 		}
 		cf->mailboxes[n] = cf->mailboxes[i];
-		map_put(&ix->mailboxes, cf->mailboxes[n], n);
-		map_put(&ix->restricted, strrchr(cf->mailboxes[n], '@') + 1, n);
+		(void)strindex_put(&ix->mailboxes, cf->mailboxes[n], n);
+		(void)strindex_put(&ix->restricted, strrchr(cf->mailboxes[n], '@') + 1, n);
 		n++;
 	}
 	cf->nmailboxes = n;
@@ -253,7 +194,7 @@ config_index_build(struct config *cf, FILE *err)
 			xerr(&x, i, "%s is not one of our domains (add a domain line)", d);
 			continue;
 		}
-		map_put(&ix->aliases, cf->aliases[i].source, i);
+		(void)strindex_put(&ix->aliases, cf->aliases[i].source, i);
 	}
 	if ((x.state = calloc((size_t)cf->naliases + 1, 1)) == NULL)
 		goto nomem;
@@ -274,10 +215,10 @@ config_index_free(struct config *cf)
 
 	if (ix == NULL)
 		return;
-	map_free(&ix->domains);
-	map_free(&ix->restricted);
-	map_free(&ix->mailboxes);
-	map_free(&ix->aliases);
+	strindex_free(&ix->domains);
+	strindex_free(&ix->restricted);
+	strindex_free(&ix->mailboxes);
+	strindex_free(&ix->aliases);
 	free(ix);
 	cf->index = NULL;
 }
@@ -291,7 +232,7 @@ int
 config_has_domain(const struct config *cf, const char *domain)
 {
 	if (cf->index != NULL)
-		return map_get(&cf->index->domains, domain) >= 0;
+		return strindex_get(&cf->index->domains, domain) >= 0;
 	for (int i = 0; i < cf->ndomains; i++)
 		if (strcasecmp(cf->domains[i], domain) == 0)
 			return 1;
@@ -302,7 +243,7 @@ int
 config_domain_restricted(const struct config *cf, const char *domain)
 {
 	if (cf->index != NULL)
-		return map_get(&cf->index->restricted, domain) >= 0;
+		return strindex_get(&cf->index->restricted, domain) >= 0;
 	for (int i = 0; i < cf->nmailboxes; i++)
 		if (strcasecmp(strrchr(cf->mailboxes[i], '@') + 1, domain) == 0)
 			return 1;
@@ -318,7 +259,7 @@ config_has_mailbox(const struct config *cf, const char *local, const char *domai
 	if (n < 0 || (size_t)n >= sizeof key)
 		return 0;
 	if (cf->index != NULL)
-		return map_get(&cf->index->mailboxes, key) >= 0;
+		return strindex_get(&cf->index->mailboxes, key) >= 0;
 	for (int i = 0; i < cf->nmailboxes; i++)
 		if (strcasecmp(cf->mailboxes[i], key) == 0)
 			return 1;
@@ -333,6 +274,6 @@ config_alias(const struct config *cf, const char *local, const char *domain)
 
 	if (n < 0 || (size_t)n >= sizeof key || cf->index == NULL)
 		return NULL;
-	i = map_get(&cf->index->aliases, key);
+	i = strindex_get(&cf->index->aliases, key);
 	return i >= 0 ? &cf->aliases[i] : NULL;
 }

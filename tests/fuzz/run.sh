@@ -44,10 +44,10 @@ srcs() {
 	smtpaddr) echo "src/smtpaddr.c src/buf.c" ;;
 	data) echo "src/data.c" ;;
 	dnsbl) echo "src/dnsbl.c src/buf.c src/smtpaddr.c" ;;
-	config) echo "src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
-	proxy) echo "src/proxy.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
+	config) echo "src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
+	proxy) echo "src/proxy.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
 	esmtp) echo "src/esmtp.c src/smtpaddr.c src/buf.c src/reply.c" ;;
-	route) echo "src/recipient.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
+	route) echo "src/recipient.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
 	dns) echo "src/dns.c src/buf.c -lresolv" ;;
 	policy) echo "src/policy.c src/filterconn.c src/log.c src/buf.c" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
