@@ -17,6 +17,7 @@
 #define CONFIG_PROXY_FROM_MAX	32
 #define CONFIG_DNSBL_MAX	32	/* dnsbl lines */
 #define CONFIG_ALLOW_MAX	256	/* allow lines */
+#define CONFIG_XCLIENT_FROM_MAX	32	/* xclient_from lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -104,6 +105,9 @@ struct config {
 	int		 max_connection_rate;	/* per client per minute; 0 = off */
 	int		 max_message_rate;	/* MAIL per client per minute; 0 = off */
 	int		 reverse_dns;	/* 1 = PTR, forward-confirmed */
+	/* XCLIENT (xclient.c): the proxies that may name the client. */
+	struct config_cidr xclient_from[CONFIG_XCLIENT_FROM_MAX];
+	int		 nxclient_from;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
