@@ -583,13 +583,13 @@ path_end(char *args, const char *end)
 }
 
 /* over_rate - 1 if this event takes the client over limit per minute
- * (0 = no limit; allowed clients are not counted). */
+ * (0 = no limit; allowed clients and XCLIENT proxies are not counted). */
 static int
 over_rate(const struct session *s, enum ratelimit_kind kind, int limit)
 {
 	struct timespec	now;
 
-	if (limit <= 0 || s->allowed || s->family == AF_UNSPEC)
+	if (limit <= 0 || s->allowed || s->xclient_ok || s->family == AF_UNSPEC)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return ratelimit_hit(kind, s->family, s->key, now.tv_sec) > (unsigned)limit;
