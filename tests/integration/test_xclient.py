@@ -14,7 +14,7 @@ import time
 import unittest
 
 from dnsserver import reverse4
-from harness import HELO, DaemonTestCase, split_trace
+from harness import DaemonTestCase, Daemon, run_smtpd, split_trace
 from test_limits import SourcedClient
 from test_screening import DNSTestCase
 
@@ -391,6 +391,29 @@ class XclientDnsbl(DNSTestCase, XclientCase):
         c.ehlo('ptr.example')
         self.assertIn('from ptr.example (given.example [192.0.2.41])', self.deliver(c))
         self.assertEqual(self.dns.count(reverse4('192.0.2.41', 'in-addr.arpa')), 0)
+
+
+class XclientConfig(unittest.TestCase):
+    """xclient_from lines: errors name the file and line; at most 32."""
+
+    def check(self, lines):
+        d = Daemon(lines)
+        self.addCleanup(d.cleanup)
+        return run_smtpd(['-n', '-f', d.conf])
+
+    def test_bad_values(self):
+        for bad in ('xclient_from 127.0.0.1/33', 'xclient_from nginx.example',
+                    'xclient_from 10.0.0.0/', 'xclient_from'):
+            p = self.check([bad])
+            self.assertEqual(p.returncode, 1, bad)
+            self.assertRegex(p.stderr.decode(), r'smtpd\.conf:5: ', bad)
+
+    def test_at_most_32(self):
+        lines = ['xclient_from 10.0.0.%d' % i for i in range(32)]
+        self.assertEqual(self.check(lines).returncode, 0)
+        p = self.check(lines + ['xclient_from 10.0.1.1'])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('too many xclient_from lines (at most 32)', p.stderr.decode())
 
 
 if __name__ == '__main__':
