@@ -194,6 +194,15 @@ class NginxStarttls(DaemonTestCase):
         self.assertIn('Received: from old.client.test ([127.0.0.4]) by mx.test (smtpd) '
                       'with SMTP ', self.received('old'))
 
+    def test_pipelining_client(self):
+        # The file announces PIPELINING for smtpd: a client that uses it
+        # (MAIL, RCPT, DATA in one write, inside TLS) is served.
+        rc, out = self.swaks('127.0.0.7', '--tls', '--pipeline', '--helo', 'pipe.client.test',
+                             '--to', 'pipe@example.org,pipe2@example.org')
+        self.assertEqual(rc, 0, out + self.nginx_log())
+        self.assertIn('Received: from pipe.client.test ([127.0.0.7])', self.received('pipe'))
+        self.assertIn('Received: from pipe.client.test ([127.0.0.7])', self.received('pipe2'))
+
     def test_refusal_reaches_the_client(self):
         # smtpd's 550 for a foreign domain, passed back (proxy_pass_error_message).
         rc, out = self.swaks('127.0.0.5', '--tls', '--to', 'someone@elsewhere.test')
