@@ -80,11 +80,12 @@ check: $(PROG) unit
 components: $(PROG)
 	SMTPD_BIN=./$(PROG) $(PYTHON) tests/run.py --integration-only --dir components
 
-# The delivery, client, smuggling and PROXY tests with the daemon under
-# valgrind's memcheck (slow; timing tests are left to the sanitizer runs).
+# The delivery, client, smuggling, PROXY and XCLIENT tests with the daemon
+# under valgrind's memcheck (slow; timing tests are left to the sanitizer runs).
 memcheck: smtpd
 	SMTPD_BIN=tests/valgrind-smtpd.sh $(PYTHON) tests/run.py --integration-only \
-	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy
+	    -k test_delivery -k test_clients -k test_smuggling -k test_proxy \
+	    -k test_xclient
 
 # Mixed good, hostile and slow traffic against one daemon for
 # SOAK_SECONDS, then every accepted message checked in the spool;

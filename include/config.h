@@ -19,6 +19,7 @@
 #define CONFIG_DNSBL_MAX	32	/* dnsbl lines */
 #define CONFIG_ALLOW_MAX	256	/* allow lines */
 #define CONFIG_POLICY_MAX	8	/* policy_server lines */
+#define CONFIG_XCLIENT_FROM_MAX	32	/* xclient_from lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -115,6 +116,9 @@ struct config {
 	/* Metrics (metrics.c): the HTTP listener of "metrics ADDR:PORT";
 	 * port 0 = none. Fixed at start: a reload does not move it. */
 	struct config_listen metrics;
+	/* XCLIENT (xclient.c): the proxies that may name the client. */
+	struct config_cidr xclient_from[CONFIG_XCLIENT_FROM_MAX];
+	int		 nxclient_from;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */

@@ -34,8 +34,10 @@ struct session_conn {
 	int			 proxy;	/* a PROXY header comes first */
 	/*
 	 * admit - on a proxy listener, called once the header named the
-	 * real client: 0 to go on, -1 to refuse it (the per-client limit;
-	 * the session answers 421 and closes). NULL admits everyone.
+	 * real client, and after each XCLIENT with the client it named
+	 * (counted instead of the one before): 0 to go on, -1 to refuse it
+	 * (the per-client limit; the session answers 421 and closes).
+	 * NULL admits everyone.
 	 */
 	int			(*admit)(void *arg, const struct sockaddr_storage *real);
 	void			*admit_arg;

@@ -477,6 +477,7 @@ static const char *const other_keywords[] = {
 	"alias", "include", "extension_folders", "dnsbl", "resolver", "allow",
 	"reverse_dns", "metrics",
 	"policy_server", "policy_failure", "policy_end_of_data",
+	"xclient_from",
 };
 
 /* known_keyword - 1 if kw is a directive. */
@@ -626,6 +627,15 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 			parse_yesno(p, v, &cf->policy_end_of_data);
 	} else if (strcmp(kw, "metrics") == 0) {
 		parse_metrics(p, cf, v);
+	} else if (strcmp(kw, "xclient_from") == 0) {
+		/* The proxies that may send XCLIENT (xclient.c). */
+		if (cf->nxclient_from >= CONFIG_XCLIENT_FROM_MAX)
+			perr(p, "too many xclient_from lines (at most %d)",
+			    CONFIG_XCLIENT_FROM_MAX);
+		else if (config_parse_cidr(v, &cf->xclient_from[cf->nxclient_from]) == -1)
+			perr(p, "\"%s\": expected ADDRESS or ADDRESS/BITS", v);
+		else
+			cf->nxclient_from++;
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);

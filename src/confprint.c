@@ -97,6 +97,10 @@ config_print(const struct config *cf, FILE *fp)
 		print_cidr("proxy_from", &cf->proxy_from[i], fp);
 	if (cf->nproxy_from == 0)
 		fprintf(fp, "# proxy_from: none; a proxy listener refuses everyone\n");
+	for (i = 0; i < cf->nxclient_from; i++)
+		print_cidr("xclient_from", &cf->xclient_from[i], fp);
+	if (cf->nxclient_from == 0)
+		fprintf(fp, "# xclient_from: none; XCLIENT is refused to every client\n");
 	if (cf->hostname[0] != '\0')
 		fprintf(fp, "hostname %s\n", cf->hostname);
 	else

@@ -37,6 +37,7 @@
 #include "session.h"
 #include "smtpd.h"
 #include "sockaddr.h"
+#include "xclient.h"
 
 #define LISTEN_BACKLOG		4096
 #define LISTEN_FD_MAX		(CONFIG_LISTEN_MAX * 2)
@@ -275,24 +276,29 @@ client_unlink(struct client *c)
 }
 
 /*
- * admit_proxied - session.h's admit hook on a proxy listener: the PROXY
- * header named the real client, which max_clients_per_ip counts as it
- * counts direct clients. A header without an address (UNKNOWN, LOCAL:
- * the balancer's health checks) leaves the balancer's own address,
- * which is not counted: every client comes through it.
+ * admit_proxied - session.h's admit hook: a PROXY header, or an XCLIENT
+ * command from an xclient_from proxy, named the real client, which
+ * max_clients_per_ip counts as it counts direct clients, instead of
+ * what was counted before (an earlier XCLIENT's client). A header
+ * without an address (UNKNOWN, LOCAL: the balancer's health checks)
+ * leaves the balancer's own address, which is not counted: every
+ * client comes through it.
  */
 static int
 admit_proxied(void *arg, const struct sockaddr_storage *real)
 {
 	struct client	*c = arg;
 	unsigned char	 key[16];
-	int		 fam, rc;
+	int		 fam, rc = 0;
 
-	if (memcmp(real, &c->peer, sizeof *real) == 0)
-		return 0;
 	fam = sockaddr_key(real, key);
 	pthread_mutex_lock(&lk.mu);
-	rc = ip_take(c, c->cfr->cf->max_clients_per_ip, fam, key);
+	if (c->ip != NULL) {
+		ip_put(c->ip);
+		c->ip = NULL;
+	}
+	if (memcmp(real, &c->peer, sizeof *real) != 0)
+		rc = ip_take(c, c->cfr->cf->max_clients_per_ip, fam, key);
 	pthread_mutex_unlock(&lk.mu);
 	return rc;
 }
@@ -308,7 +314,7 @@ client_thread(void *arg)
 		struct session_conn conn = {
 			.fd = c->fd, .peer = c->peer, .cf = c->cfr->cf,
 			.stop = &c->stop, .proxy = c->proxy,
-			.admit = c->proxy ? admit_proxied : NULL, .admit_arg = c,
+			.admit = admit_proxied, .admit_arg = c,
 		};
 		session_run(&conn);
 		/* A stop may be shutting this socket (under lk.mu): let it
@@ -398,9 +404,11 @@ accept_one(int i, pthread_attr_t *attr)
 		goto refused;
 	}
 	/* Behind a proxy the socket's peer is the balancer: the client the
-	 * header names is counted once it is known (admit_proxied). */
+	 * header names is counted once it is known (admit_proxied). So is
+	 * the client an xclient_from proxy names with XCLIENT. */
 	fam = sockaddr_key(&c->peer, key);
-	if (!c->proxy && ip_take(c, cf->max_clients_per_ip, fam, key) == -1) {
+	if (!c->proxy && !xclient_trusted(cf, fam, key) &&
+	    ip_take(c, cf->max_clients_per_ip, fam, key) == -1) {
 		limit = "max_clients_per_ip";
 		n = cf->max_clients_per_ip;
 		msglen = refusal(msg, sizeof msg, cf,

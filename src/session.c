@@ -51,6 +51,7 @@
 #include "smtpaddr.h"
 #include "sockaddr.h"
 #include "strindex.h"
+#include "xclient.h"
 
 /* Session states; the command table says what each command gets in each. */
 enum sess_state {
@@ -133,6 +134,13 @@ struct session {
 	struct reply_out	 out;
 	struct linebuf		 lb;
 	char			 cmd[SMTP_PARAMLINE_MAX + 1];	/* this command */
+	/* XCLIENT: the client as set_peer last set it, and what the proxy
+	 * named besides (cmd_xclient). */
+	const struct session_conn *conn;
+	struct sockaddr_storage	 peer;
+	int			 xclient_ok;	/* in xclient_from: may send it */
+	char			 destaddr[INET6_ADDRSTRLEN];	/* DESTADDR, or "" */
+	int			 destport;	/* DESTPORT, or -1 */
 };
 
 struct session_stats session_stats;
@@ -153,6 +161,7 @@ static int	cmd_help(struct session *, char *);
 static int	cmd_notimpl(struct session *, char *);
 static int	cmd_forbidden(struct session *, char *);
 static int	cmd_unknown(struct session *, char *);
+static int	cmd_xclient(struct session *, char *);
 
 #define CMD_JUNK	0x01	/* counts towards max_junk_commands */
 #define CMD_BODY	0x02	/* a body follows: read through the big buffer */
@@ -161,6 +170,7 @@ static int	cmd_unknown(struct session *, char *);
 #define NEED_HELO	"Send HELO/EHLO first"
 #define NESTED_MAIL	"Nested MAIL command"
 #define NEED_MAIL	"Need MAIL command"
+#define IN_MAIL		"MAIL transaction in progress"
 
 /*
  * The command table: one entry per verb, the last catching every other
@@ -207,6 +217,9 @@ static const struct command {
 	{ "EXPN", cmd_notimpl, SMTP_CMDLINE_MAX, CMD_JUNK, {
 		[ST_BDAT] = "EXPN not allowed during BDAT" } },
 	{ "HELP", cmd_help, SMTP_CMDLINE_MAX, CMD_JUNK, { NULL } },
+	/* XCLIENT_README: not inside a transaction (8 values of up to 255). */
+	{ "XCLIENT", cmd_xclient, SMTP_PARAMLINE_MAX, 0, {
+		[ST_MAIL] = IN_MAIL, [ST_RCPT] = IN_MAIL, [ST_BDAT] = IN_MAIL } },
 	{ "STARTTLS", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
 	{ "AUTH", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
 	{ "TURN", cmd_notimpl, SMTP_CMDLINE_MAX, 0, { NULL } },
@@ -487,6 +500,8 @@ cmd_ehlo(struct session *s, char *args)
 	reply_more(s, 250, "CHUNKING");
 	reply_more(s, 250, "SMTPUTF8");
 	reply_more(s, 250, "DSN");
+	if (s->xclient_ok)
+		reply_more(s, 250, "%s", XCLIENT_EHLO);
 	reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 	return 0;
 }
@@ -516,13 +531,13 @@ path_end(char *args, const char *end)
 }
 
 /* over_rate - 1 if this event takes the client over limit per minute
- * (0 = no limit; allowed clients are not counted). */
+ * (0 = no limit; allowed clients and XCLIENT proxies are not counted). */
 static int
 over_rate(const struct session *s, enum ratelimit_kind kind, int limit)
 {
 	struct timespec	now;
 
-	if (limit <= 0 || s->allowed || s->family == AF_UNSPEC)
+	if (limit <= 0 || s->allowed || s->xclient_ok || s->family == AF_UNSPEC)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return ratelimit_hit(kind, s->family, s->key, now.tv_sec) > (unsigned)limit;
@@ -974,6 +989,7 @@ policy_refused(struct session *s, const char *state, const char *rcpt)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	char	 saddr[INET6_ADDRSTRLEN], slit[INET6_ADDRSTRLEN + 8];
+	char	 cname[DNS_NAME_MAX + 1];
 	const char *name = "unknown";
 	int	 eom = strcmp(state, "RCPT") != 0, refused;
 
@@ -983,8 +999,22 @@ policy_refused(struct session *s, const char *state, const char *rcpt)
 		sockaddr_text(&ss, saddr, sizeof saddr, slit, sizeof slit);
 		rq.server_port = sockaddr_port(&ss);
 	}
-	if (s->rdns != NULL)
-		name = rdns_collect(s->rdns, s->id, s->literal);
+	if (s->destaddr[0] != '\0') {
+		/* Where the client connected, as the proxy's XCLIENT said. */
+		buf_copy(saddr, sizeof saddr, s->destaddr);
+		rq.server_port = s->destport >= 0 ? s->destport : 0;
+	}
+	/* "name [addr]": reverse_dns's confirmed name, or XCLIENT's NAME
+	 * (set at MAIL, before any RCPT). */
+	if (s->rclient != NULL) {
+		const char *sp = strrchr(s->rclient, ' ');
+		size_t n = sp != NULL ? (size_t)(sp - s->rclient) : 0;
+		if (n > 0 && n < sizeof cname) {
+			memcpy(cname, s->rclient, n);
+			cname[n] = '\0';
+			name = cname;
+		}
+	}
 	rq.state = state;
 	rq.protocol = s->esmtp ? "ESMTP" : "SMTP";
 	rq.helo = s->helo;
@@ -1387,6 +1417,138 @@ set_peer(struct session *s, const struct sockaddr_storage *ss)
 	s->port = sockaddr_port(ss);
 	s->family = sockaddr_key(ss, s->key);
 	s->allowed = config_allowed(s->cf, s->family, s->key);
+	s->peer = *ss;
+}
+
+/*
+ * screen_client - the connection-level screening of the client set_peer
+ * set: its connection rate (421 and -1 when over), then the DNS list
+ * and reverse DNS look-ups. At connect, and again for the client an
+ * XCLIENT names. A proxy allowed to send XCLIENT is not screened: the
+ * clients it names are (Postfix exempts its XCLIENT hosts likewise).
+ */
+static int
+screen_client(struct session *s)
+{
+	const struct config *cf = s->cf;
+
+	if (s->xclient_ok)
+		return 0;
+	if (over_rate(s, RATELIMIT_CONNECT, cf->max_connection_rate)) {
+		/* Before the greeting: RFC 5321 3.1 lets a server open with 421. */
+		atomic_fetch_add(&session_stats.refused_connection_rate, 1);
+		s->out.reason = REPLY_REASON_CONNECTION_RATE;
+		log_info("session=%lu client=%s refused connection: "
+		    "max_connection_rate %d reached", s->id, s->literal,
+		    cf->max_connection_rate);
+		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+		    "try again later", cf->hostname);
+		s->end_reason = "max_connection_rate";
+		return -1;
+	}
+	/* Asked now, awaited at the first MAIL or RCPT: never before the
+	 * greeting. No dnsbl line, no query. A name the proxy gave
+	 * (rclient) is not looked up again. */
+	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
+		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
+	if (cf->reverse_dns && s->family != AF_UNSPEC && s->rclient == NULL)
+		s->rdns = rdns_start(cf, s->family, s->key);
+	return 0;
+}
+
+/*
+ * cmd_xclient - a proxy in xclient_from names the client it serves
+ * (Postfix's XCLIENT_README; parsing in xclient.c). The session starts
+ * over for that client as at connect: set_peer, max_clients_per_ip
+ * (the admit hook, counting it instead of the proxy), the screening,
+ * the greeting. What the command did not give is forgotten, but for
+ * the address (ADDR without PORT: port 0); a HELO= name stands for the
+ * client's HELO, so MAIL may follow without one.
+ */
+static int
+cmd_xclient(struct session *s, char *args)
+{
+	const struct config *cf = s->cf;
+	struct sockaddr_storage ss;
+	struct {
+		struct xclient x;
+		char	was[sizeof s->literal];
+		char	qname[LOG_QUOTE_SIZE(XCLIENT_VALUE_MAX)];
+		char	qhelo[LOG_QUOTE_SIZE(XCLIENT_VALUE_MAX)];
+		char	qlogin[LOG_QUOTE_SIZE(XCLIENT_VALUE_MAX)];
+	}		*b;
+	const char	*why;
+	size_t		 size;
+
+	if (!s->xclient_ok) {
+		reply(s, 550, "5.7.0", "Error: insufficient authorization");
+		return 0;
+	}
+	/* On the heap: a thread's stack pages stay with it while it idles. */
+	if ((b = malloc(sizeof *b)) == NULL) {
+		reply(s, 451, "4.3.0", "Local error in processing, try again later");
+		return 0;
+	}
+	if (xclient_parse(args, &b->x, &why) == -1) {
+		reply(s, 501, "5.5.4", "%s", why);
+		free(b);
+		return 0;
+	}
+	buf_copy(b->was, sizeof b->was, s->literal);
+	xclient_client(&b->x, &s->peer, &ss);
+	txn_reset(s);
+	set_peer(s, &ss);
+	if (s->family == AF_UNSPEC) {
+		/* ADDR=[UNAVAILABLE] */
+		buf_copy(s->addr, sizeof s->addr, "unknown");
+		buf_copy(s->literal, sizeof s->literal, "[unknown]");
+	}
+	/* Postfix asks again: the client named is rarely a proxy too. */
+	s->xclient_ok = xclient_trusted(cf, s->family, s->key);
+	s->destaddr[0] = '\0';
+	if (b->x.destaddr.ss_family != AF_UNSPEC)
+		sockaddr_text(&b->x.destaddr, s->destaddr, sizeof s->destaddr, NULL, 0);
+	s->destport = b->x.destport;
+	buf_copy(s->helo, sizeof s->helo, b->x.helo);
+	s->esmtp = b->x.esmtp;
+	s->state = s->helo[0] ? ST_HELO : ST_CONNECTED;
+	s->errors = s->junk = s->refusals = 0;
+	s->blocked = 0;
+	dnsq_free(s->dnsbl);
+	rdns_free(s->rdns);
+	free(s->rclient);
+	s->dnsbl = NULL;
+	s->rdns = NULL;
+	s->rclient = NULL;
+	if (b->x.name[0] != '\0') {
+		/* The proxy's name of the client, as reverse_dns would give it. */
+		size = strlen(b->x.name) + sizeof s->literal + 2;
+		if ((s->rclient = malloc(size)) != NULL)
+			snprintf(s->rclient, size, "%s %s", b->x.name, s->literal);
+	}
+	log_info("session=%lu xclient client=%s port=%d name=%s helo=%s proto=%s "
+	    "login=%s destaddr=%s destport=%d proxy=%s%s", s->id, s->literal, s->port,
+	    b->x.name[0] ? log_quote(b->qname, sizeof b->qname, b->x.name) :
+	    b->x.name_temp ? "[TEMPUNAVAIL]" : "-",
+	    s->helo[0] ? log_quote(b->qhelo, sizeof b->qhelo, s->helo) : "-",
+	    !(b->x.given & XCLIENT_PROTO) ? "-" : s->esmtp ? "ESMTP" : "SMTP",
+	    b->x.login[0] ? log_quote(b->qlogin, sizeof b->qlogin, b->x.login) : "-",
+	    s->destaddr[0] ? s->destaddr : "-", s->destport, b->was,
+	    s->allowed ? " allowed=yes" : "");
+	free(b);
+	if (s->conn->admit != NULL && s->conn->admit(s->conn->admit_arg, &ss) == -1) {
+		log_info("session=%lu client=%s refused connection: "
+		    "max_clients_per_ip %d reached", s->id, s->literal,
+		    cf->max_clients_per_ip);
+		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+		    "try again later", cf->hostname);
+		s->end_reason = "max_clients_per_ip";
+		return -1;
+	}
+	if (screen_client(s) == -1)
+		return -1;
+	reply(s, 220, NULL, "%s ESMTP smtpd", cf->hostname);
+	return 0;
 }
 
 /*
@@ -1554,24 +1716,14 @@ session_run(const struct session_conn *conn)
 	}
 	log_info("session=%lu connect client=%s port=%d%s", s->id, s->literal, s->port,
 	    s->allowed ? " allowed=yes" : "");
-	if (over_rate(s, RATELIMIT_CONNECT, cf->max_connection_rate)) {
-		/* Before the greeting: RFC 5321 3.1 lets a server open with 421. */
-		atomic_fetch_add(&session_stats.refused_connection_rate, 1);
-		s->out.reason = REPLY_REASON_CONNECTION_RATE;
-		log_info("session=%lu client=%s refused connection: "
-		    "max_connection_rate %d reached", s->id, s->literal,
-		    cf->max_connection_rate);
-		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
-		    "try again later", cf->hostname);
+	/* A proxy that may name its clients (XCLIENT). */
+	s->conn = conn;
+	s->destport = -1;
+	s->xclient_ok = xclient_trusted(cf, s->family, s->key);
+	if (screen_client(s) == -1) {
 		flush(s);
 		goto out;
 	}
-	/* Asked now, awaited at the first MAIL or RCPT: never before the
-	 * greeting. No dnsbl line, no query. */
-	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
-		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
-	if (cf->reverse_dns && s->family != AF_UNSPEC)
-		s->rdns = rdns_start(cf, s->family, s->key);
 	session_loop(s);
 	flush(s);
 	txn_reset(s);

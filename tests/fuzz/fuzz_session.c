@@ -116,7 +116,8 @@ static const char *const config_text[2] = {
 	"data_timeout 1\n"
 	"transaction_timeout 2\n"
 	"fsync no\n"
-	"proxy_from 127.0.0.0/8\n",
+	"proxy_from 127.0.0.0/8\n"
+	"xclient_from 127.0.0.1\n",
 
 	"listen 127.0.0.1:2525\n"
 	"hostname mx.test\n"

@@ -5,7 +5,7 @@
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
 # are given: smtpaddr data config proxy esmtp route dnsbl dns session
-# policy, metrics) with clang's libFuzzer,
+# policy, metrics, xclient) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -50,6 +50,7 @@ srcs() {
 	route) echo "src/recipient.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
 	dns) echo "src/dns.c src/buf.c -lresolv" ;;
 	policy) echo "src/policy.c src/filterconn.c src/log.c src/buf.c" ;;
+	xclient) echo "src/xclient.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
 		echo "-lresolv" ;;
 	# metrics.c reads every module's counters: it links them all.
@@ -66,7 +67,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy metrics}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy metrics xclient}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 

@@ -26,7 +26,7 @@ DIRECTIVES = ('listen', 'proxy_from', 'hostname', 'domain', 'mailbox',
               'reverse_dns', 'allow', 'error_delay', 'max_connection_rate',
               'max_message_rate',
               'policy_server', 'policy_timeout', 'policy_failure',
-              'policy_end_of_data', 'metrics')
+              'policy_end_of_data', 'metrics', 'xclient_from')
 
 NO_SUCH_USER = 'smtpd-no-such-user'
 
@@ -282,6 +282,7 @@ class Print(Tool):
             'dnsbl_threshold 2', 'resolver [::1]:5353', 'dns_timeout 3',
             'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
             'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30',
+            'xclient_from 127.0.0.1', 'xclient_from 2001:db8::/64',
         ])
         expect = [
             'listen 127.0.0.1:%d' % port, 'listen [::1]:%d proxy' % port,
@@ -299,7 +300,8 @@ class Print(Tool):
             'dnsbl list.dnswl.org=127.0.[0..255].[1..3]*-2',
             'dnsbl_threshold 2', 'resolver [::1]:5353', 'dns_timeout 3',
             'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
-            'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30']
+            'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30',
+            'xclient_from 127.0.0.1/32', 'xclient_from 2001:db8::/64']
         for line in expect:
             self.assertRegex(out, '(?m)^%s$' % re.escape(line))
         self.assertRegex(out, r'(?m)^listen \*:\d+$')
