@@ -16,7 +16,7 @@
  * once at start (as root, like the SMTP sockets): a reload that changes
  * it is logged as taking effect at restart (main.c).
  *
- * XXX SMTPD_METRICS_TIMEOUT_MS in the environment (50..60000) replaces
+ * For the tests: SMTPD_METRICS_TIMEOUT_MS in the environment (50..60000) replaces
  * METRICS_TIMEOUT_MS: the tests' way to see a silent client dropped
  * without waiting 5 seconds. Not documented for administrators.
  *
