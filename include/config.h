@@ -11,12 +11,14 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "dnsbl.h"
+#include "filterconn.h"
 #include "smtpd.h"
 
 #define CONFIG_LISTEN_MAX	16
 #define CONFIG_PROXY_FROM_MAX	32
 #define CONFIG_DNSBL_MAX	32	/* dnsbl lines */
 #define CONFIG_ALLOW_MAX	256	/* allow lines */
+#define CONFIG_MILTER_MAX	8	/* milter lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -38,6 +40,9 @@ struct config_resolver {
 };
 
 enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
+/* What a milter that fails (no answer, a timeout, a protocol error)
+ * makes of the session: 451 4.7.1, or going on without it. */
+enum config_milter_failure { MILTER_FAILURE_TEMPFAIL, MILTER_FAILURE_ACCEPT };
 
 /* An alias: its targets as written, then expanded (tables.c). */
 struct config_alias {
@@ -104,6 +109,11 @@ struct config {
 	int		 max_connection_rate;	/* per client per minute; 0 = off */
 	int		 max_message_rate;	/* MAIL per client per minute; 0 = off */
 	int		 reverse_dns;	/* 1 = PTR, forward-confirmed */
+	/* Milters (milter.c): none unless configured, asked in order. */
+	struct filter_addr milters[CONFIG_MILTER_MAX];
+	int		 nmilters;
+	int		 milter_timeout;	/* seconds, each wait for a filter */
+	enum config_milter_failure milter_failure;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
@@ -122,6 +132,7 @@ struct config {
 #define DEF_DNS_TIMEOUT		5
 #define DEF_ERROR_DELAY		0	/* Postfix's smtpd_error_sleep_time is 1s */
 #define DEF_RESOLVER_PORT	53
+#define DEF_MILTER_TIMEOUT	30	/* Postfix's milter_*_timeout are 30s..300s */
 
 /*
  * config_clear - zero cf and set every default; its lists must be empty

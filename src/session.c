@@ -41,6 +41,7 @@
 #include "linebuf.h"
 #include "log.h"
 #include "maildir.h"
+#include "milter.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "recipient.h"
@@ -132,6 +133,7 @@ struct session {
 	unsigned		 messages;
 	const char		*refusal;	/* 503 text for a chunk read first */
 	struct txn		 tx;
+	struct milter_session	*milter;	/* NULL without milter lines */
 	struct reply_out	 out;
 	struct linebuf		 lb;
 	char			 cmd[SMTP_PARAMLINE_MAX + 1];	/* this command */
@@ -351,6 +353,7 @@ txn_reset(struct session *s)
 	free(tx->copyset.slot);
 	if (tx->started)
 		delivery_end(&tx->dlv);
+	milter_abort(s->milter);
 	tx->rcpts = NULL;
 	tx->copies = NULL;
 	tx->nrcpt = tx->caprcpt = tx->ncopy = tx->capcopy = 0;
@@ -455,6 +458,162 @@ bdat_unreadable(struct session *s)
 	return -1;
 }
 
+/*
+ * The milter hooks (milter.c decides, these answer). Each returns 1 when
+ * a filter refused and the command got its reply, 0 to go on. Without
+ * milter lines s->milter is NULL and each returns 0 at once.
+ */
+static void	log_message(struct session *, int, const char *);
+static void	new_msgid(char *, size_t);
+
+/* milter_reply - a filter's refusal as the command's reply. */
+static void
+milter_reply(struct session *s, const struct milter_refusal *r)
+{
+	reply(s, r->code, r->esc[0] ? r->esc : NULL, "%s", r->text);
+}
+
+/* milter_denies - after a connect or HELO refusal (or a failed filter
+ * under milter_failure tempfail), every command but QUIT, NOOP, RSET
+ * (and BDAT, whose chunk is read and refused as out of sequence). */
+static int
+milter_denies(struct session *s, const struct command *c)
+{
+	const struct milter_refusal *r = milter_denied(s->milter);
+
+	if (r == NULL || c->fn == cmd_quit || c->fn == cmd_noop ||
+	    c->fn == cmd_rset || (c->flags & CMD_CHUNK))
+		return 0;
+	milter_reply(s, r);
+	return 1;
+}
+
+static int
+milter_refuses_helo(struct session *s)
+{
+	struct milter_refusal r;
+	const char *name = NULL;
+
+	if (s->milter == NULL)
+		return 0;
+	if (s->rdns != NULL)
+		name = rdns_collect(s->rdns, s->id, s->literal);
+	if (milter_helo(s->milter, s->helo, name, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	s->state = ST_CONNECTED;	/* no HELO */
+	return 1;
+}
+
+static int
+milter_refuses_mail(struct session *s, const struct esmtp_mail *m)
+{
+	struct milter_refusal r;
+	char	args[DSN_VALUE_MAX + 100];
+	size_t	len = 0;
+
+	if (s->milter == NULL)
+		return 0;
+	/* The parameters as accepted (esmtp.c parsed them in place). */
+	args[0] = '\0';
+	if (m->size > 0)
+		buf_appendf(args, sizeof args, &len, " SIZE=%llu",
+		    (unsigned long long)m->size);
+	if (m->body != BODY_7BIT)
+		buf_appendf(args, sizeof args, &len, " BODY=%s",
+		    m->body == BODY_8BITMIME ? "8BITMIME" : "BINARYMIME");
+	if (m->smtputf8)
+		buf_appendf(args, sizeof args, &len, " SMTPUTF8");
+	if (m->ret[0])
+		buf_appendf(args, sizeof args, &len, " RET=%s", m->ret);
+	if (m->envid[0])
+		buf_appendf(args, sizeof args, &len, " ENVID=%s", m->envid);
+	new_msgid(s->tx.id, sizeof s->tx.id);
+	if (milter_mail(s->milter, s->tx.id, s->tx.from, args, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	txn_reset(s);
+	return 1;
+}
+
+static int
+milter_refuses_rcpt(struct session *s, const char *addr, const struct esmtp_rcpt *prm)
+{
+	struct milter_refusal r;
+	char	args[DSN_VALUE_MAX + DSN_NOTIFY_MAX + 20];
+	size_t	len = 0;
+
+	if (s->milter == NULL)
+		return 0;
+	args[0] = '\0';
+	if (prm->notify[0])
+		buf_appendf(args, sizeof args, &len, " NOTIFY=%s", prm->notify);
+	if (prm->orcpt[0])
+		buf_appendf(args, sizeof args, &len, " ORCPT=%s", prm->orcpt);
+	if (milter_rcpt(s->milter, addr, args, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	return 1;
+}
+
+/* milter_refuses_data - DATA: refused before the 354, the transaction
+ * ends. */
+static int
+milter_refuses_data(struct session *s)
+{
+	struct milter_refusal r;
+
+	if (s->milter == NULL || milter_data(s->milter, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	txn_reset(s);
+	return 1;
+}
+
+/* milter_bdat_start - the first BDAT chunk: a refusal is the answer
+ * to BDAT LAST (milter.c keeps it); the chunks are read meanwhile. */
+static void
+milter_bdat_start(struct session *s)
+{
+	struct milter_refusal r;
+
+	if (s->milter != NULL)
+		(void)milter_data(s->milter, &r);
+}
+
+/*
+ * milter_finish - end of message: 1 when a filter refused or discarded
+ * it (answered and logged here; nothing is committed), 0 to commit,
+ * with every filter's header edits applied to the copies first.
+ */
+static int
+milter_finish(struct session *s)
+{
+	struct txn	*tx = &s->tx;
+	struct milter_refusal r;
+	struct hdr_edit	*edits;
+
+	if (s->milter == NULL)
+		return 0;
+	switch (milter_eom(s->milter, &edits, &r)) {
+	case MILTER_REFUSE:
+		milter_reply(s, &r);
+		log_message(s, r.code, r.code >= 500 ? "rejected" : "deferred");
+		return 1;
+	case MILTER_DISCARD:
+		/* Accepted and dropped, as the filter asked. */
+		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
+		log_message(s, 250, "discarded");
+		return 1;
+	default:
+		break;
+	}
+	if (edits != NULL)
+		(void)delivery_edit(&tx->dlv, edits);	/* a failure: d->err */
+	milter_edits_free(edits);
+	return 0;
+}
+
 /* session_command - one command line in s->cmd (len octets); -1 to close. */
 static int
 session_command(struct session *s, const struct command *c, char *args, size_t len)
@@ -474,6 +633,8 @@ session_command(struct session *s, const struct command *c, char *args, size_t l
 		s->end_reason = "too many junk commands";
 		return -1;
 	}
+	if (milter_denies(s, c))
+		return 0;
 	if (why != NULL && !(c->flags & CMD_CHUNK)) {
 		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", why);
 		return 0;
@@ -521,7 +682,7 @@ helo_common(struct session *s, char *args, int esmtp, const char *verb)
 static int
 cmd_helo(struct session *s, char *args)
 {
-	if (helo_common(s, args, 0, "HELO"))
+	if (helo_common(s, args, 0, "HELO") && !milter_refuses_helo(s))
 		reply(s, 250, NULL, "%s", s->cf->hostname);
 	return 0;
 }
@@ -529,7 +690,7 @@ cmd_helo(struct session *s, char *args)
 static int
 cmd_ehlo(struct session *s, char *args)
 {
-	if (!helo_common(s, args, 1, "EHLO"))
+	if (!helo_common(s, args, 1, "EHLO") || milter_refuses_helo(s))
 		return 0;
 	reply_more(s, 250, "%s Hello %s %s", s->cf->hostname, s->helo, s->literal);
 	reply_more(s, 250, "PIPELINING");
@@ -669,6 +830,8 @@ cmd_mail(struct session *s, char *args)
 	s->tx.body = m.body;
 	s->tx.smtputf8 = m.smtputf8;
 	buf_copy(s->tx.ret, sizeof s->tx.ret, m.ret);
+	if (milter_refuses_mail(s, &m))
+		return 0;
 	s->state = ST_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
 	return 0;
@@ -865,6 +1028,13 @@ cmd_rcpt(struct session *s, char *args)
 		goto nomem;
 	}
 	buf_copy(rc->addr, sizeof rc->addr, addr);
+	if (milter_refuses_rcpt(s, addr, &prm)) {
+		free(rc->notify);
+		free(rc->orcpt);
+		free(rc);
+		drop_copies(tx, ncopy0);
+		return 0;
+	}
 	tx->rcpts[tx->nrcpt] = rc;
 	keyset_add(&tx->rcptset, (void *const *)tx->rcpts,
 	    offsetof(struct rcpt, addr), tx->nrcpt++);
@@ -917,7 +1087,8 @@ delivery_start(struct session *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
 	tx->deadline = deadline_in(cf->transaction_timeout);
-	new_msgid(tx->id, sizeof tx->id);
+	if (tx->id[0] == '\0')		/* milters have it from MAIL on */
+		new_msgid(tx->id, sizeof tx->id);
 	data_init(&tx->dec);
 	tx->started = 1;
 	tx->too_big = 0;
@@ -951,6 +1122,7 @@ log_message(struct session *s, int code, const char *result)
 		char	to[1024], from[SMTP_PATH_MAX + 3];
 		char	qto[QUOTED_TO], qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
 		char	qenvid[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
+		char	qmilter[LOG_QUOTE_SIZE(1024)];
 	}		*b;
 	size_t		 len = 0;
 	long		 ms;
@@ -976,14 +1148,17 @@ log_message(struct session *s, int code, const char *result)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - tx->t0.tv_sec) * 1000 + (t1.tv_nsec - tx->t0.tv_nsec) / 1000000;
 	log_info("id=%s session=%lu client=%s helo=%s from=%s to=%s size=%llu "
-	    "result=%s code=%d delay=%ldms%s%s%s%s",
+	    "result=%s code=%d delay=%ldms%s%s%s%s%s%s",
 	    tx->id, s->id, s->literal, log_quote(b->qhelo, sizeof b->qhelo, s->helo),
 	    log_quote(b->qfrom, sizeof b->qfrom, b->from),
 	    log_quote(b->qto, sizeof b->qto, b->to),
 	    (unsigned long long)tx->dec.size, result, code, ms,
 	    tx->envid != NULL ? " envid=" : "",
 	    tx->envid != NULL ? log_quote(b->qenvid, sizeof b->qenvid, tx->envid) : "",
-	    tx->ret[0] ? " ret=" : "", tx->ret);
+	    tx->ret[0] ? " ret=" : "", tx->ret,
+	    milter_log(s->milter)[0] ? " milter=" : "",
+	    milter_log(s->milter)[0] ? log_quote(b->qmilter, sizeof b->qmilter,
+	    milter_log(s->milter)) : "");
 	free(b);
 }
 
@@ -1038,6 +1213,8 @@ finish_message(struct session *s)
 		/* Set by DATA only: RFC 5321 2.3.8, lines end in CRLF. */
 		reply(s, 550, "5.5.2", "Message contains bare CR or LF (see RFC 5321 2.3.8)");
 		log_message(s, 550, "rejected");
+	} else if (!tx->dlv.err && milter_finish(s)) {
+		/* answered: refused or discarded by a milter */
 	} else if (tx->dlv.err || delivery_commit(&tx->dlv) == -1) {
 		int e = tx->dlv.err;
 		log_delivery_failure(s);
@@ -1118,6 +1295,8 @@ body_read(struct session *s, int raw, uint64_t n)
 			dr = data_feed(&tx->dec, in, avail, out, &olen, &used);
 		}
 		linebuf_consume(&s->lb, used);
+		if (s->milter != NULL && !tx->too_big)
+			milter_body(s->milter, out, olen);
 		delivery_wrote(&tx->dlv, olen);
 		if (tx->dec.size > s->cf->max_message_size && !tx->too_big) {
 			tx->too_big = 1;
@@ -1142,6 +1321,8 @@ cmd_data(struct session *s, char *args)
 		reply(s, 503, "5.5.1", "Bad sequence of commands: use BDAT with BODY=BINARYMIME");
 		return 0;
 	}
+	if (milter_refuses_data(s))
+		return 0;
 	delivery_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	flush(s);
@@ -1186,6 +1367,7 @@ cmd_bdat(struct session *s, char *args)
 	if (s->state == ST_RCPT) {
 		delivery_start(s);
 		s->state = ST_BDAT;
+		milter_bdat_start(s);
 	}
 	/* All chunks of one message share one deadline. */
 	if ((r = body_read(s, 1, n)) != LB_OK) {
@@ -1202,7 +1384,10 @@ cmd_bdat(struct session *s, char *args)
 		return 0;
 	}
 	out = delivery_space(&tx->dlv, &room);
-	delivery_wrote(&tx->dlv, data_finish_raw(&tx->dec, out));
+	room = data_finish_raw(&tx->dec, out);
+	if (s->milter != NULL && !tx->too_big)
+		milter_body(s->milter, out, room);
+	delivery_wrote(&tx->dlv, room);
 	finish_message(s);
 	return 0;
 }
@@ -1469,6 +1654,12 @@ session_run(const struct session_conn *conn)
 		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
 	if (cf->reverse_dns && s->family != AF_UNSPEC)
 		s->rdns = rdns_start(cf, s->family, s->key);
+	if (cf->nmilters > 0) {
+		/* Milters (milter.c): connected at the first HELO/EHLO. */
+		struct milter_client mc = { .addr = s->addr, .family = s->family,
+		    .port = s->port, .name = NULL, .fd = fd, .sid = s->id };
+		s->milter = milter_session_new(cf, &mc);
+	}
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
@@ -1483,6 +1674,7 @@ session_run(const struct session_conn *conn)
 		free(q);
 	}
 out:
+	milter_session_free(s->milter);
 	dnsq_free(s->dnsbl);
 	rdns_free(s->rdns);
 	free(s->rclient);
