@@ -145,6 +145,27 @@ new_field(struct field *f, const struct hdr_edit *e)
 	return 0;
 }
 
+/* change_field - f gets e's value under its own name. */
+static int
+change_field(struct field *f, const struct hdr_edit *e)
+{
+	struct hdr_edit	 c = *e;
+	struct field	 nf;
+	char		*name;
+
+	if ((name = strndup(f->text, f->namelen)) == NULL)
+		return -1;
+	c.name = name;
+	if (new_field(&nf, &c) == -1) {
+		free(name);
+		return -1;
+	}
+	free(name);
+	free(f->own);
+	*f = nf;
+	return 0;
+}
+
 /* insert_at - room for one field at i (0..n). */
 static struct field *
 insert_at(struct fields *fs, size_t i)
@@ -177,13 +198,14 @@ apply(struct fields *fs, const struct hdr_edit *e)
 			if (f->namelen != nl || strncasecmp(f->text, e->name, nl) != 0 ||
 			    ++seen != e->index)
 				continue;
-			free(f->own);
 			if (e->value[0] == '\0') {
+				free(f->own);
 				memmove(f, f + 1, (fs->n - i - 1) * sizeof *f);
 				fs->n--;
 				return 0;
 			}
-			return new_field(f, e);
+			/* The field keeps its name as it was written. */
+			return change_field(f, e);
 		}
 		if (e->value[0] == '\0')
 			return 0;

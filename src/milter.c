@@ -344,7 +344,8 @@ body_add(struct milter_stream *ms, const char *p, size_t n)
 	size_t	 k;
 
 	while (n > 0 && !ms->stopped) {
-		if (ms->clen + 2 > MILTER_CHUNK_MAX) {
+		/* Room for one byte and a CRLF, always. */
+		if (ms->clen + 3 > MILTER_CHUNK_MAX) {
 			stream_emit(ms, SMFIC_BODY, ms->chunk, ms->clen);
 			ms->clen = 0;
 		}
@@ -635,39 +636,42 @@ send_packet(struct milter_session *m, struct milter *f, int cmd, const char *a,
 }
 
 /* read_packet - one reply: its command and data (malloc'd, NUL after
- * it); 0, or -1 with *why. */
+ * it); 0, or -1 with *why. The length is checked before anything else
+ * is read. */
 static int
 read_packet(struct milter *f, long long deadline, int *cmd, char **data,
     size_t *len, const char **why)
 {
-	char	 hdr[5];
+	char	 hdr[4], c;
 	uint32_t n;
 
 	*data = NULL;
-	if (filter_read_full(f->fd, hdr, sizeof hdr, deadline) == -1) {
-		*why = errno == ETIMEDOUT ? "timeout" : errno == EPIPE ?
-		    "connection closed" : "read error";
-		return -1;
-	}
+	if (filter_read_full(f->fd, hdr, sizeof hdr, deadline) == -1)
+		goto ioerr;
 	n = get32(hdr);
 	if (n < 1 || n - 1 > MILTER_PACKET_MAX) {
 		*why = "reply length out of range";
 		return -1;
 	}
-	*cmd = (unsigned char)hdr[4];
+	if (filter_read_full(f->fd, &c, 1, deadline) == -1)
+		goto ioerr;
+	*cmd = (unsigned char)c;
 	*len = n - 1;
 	if ((*data = malloc(*len + 1)) == NULL) {
 		*why = "out of memory";
 		return -1;
 	}
 	if (*len > 0 && filter_read_full(f->fd, *data, *len, deadline) == -1) {
-		*why = errno == ETIMEDOUT ? "timeout" : "connection closed";
 		free(*data);
 		*data = NULL;
-		return -1;
+		goto ioerr;
 	}
 	(*data)[*len] = '\0';
 	return 0;
+ioerr:
+	*why = errno == ETIMEDOUT ? "timeout" : errno == EPIPE ?
+	    "connection closed" : "read error";
+	return -1;
 }
 
 /* add_edit - one header edit onto e's list; 0 or -1 (memory). */
