@@ -171,29 +171,28 @@ class TestOpenDKIM(unittest.TestCase):
         self.assertIn('dkim=fail', ar)
 
 
-RSPAMD_CONF = """
-options {
-  pidfile = "%(tmp)s/rspamd.pid";
-  dbdir = "%(tmp)s/db";
-  filters = "";
-  dns { nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }
+# rspamd's own configuration (/etc/rspamd/rspamd.conf) with a private
+# LOCAL_CONFDIR: override.d/ and local.d/ below set the proxy worker as a
+# milter on a loopback port scanning by itself, no other worker, DNS to a
+# closed loopback port, a four-line public suffix list (the full one
+# takes rspamd many seconds to compile), and the milter_headers module.
+RSPAMD_FILES = {
+    'override.d/worker-proxy.inc':
+        'bind_socket = "127.0.0.1:%(port)d";\nmilter = yes;\ntimeout = 30s;\n'
+        'upstream "local" { default = yes; self_scan = yes; }\ncount = 1;\n',
+    'override.d/worker-normal.inc': 'enabled = false;\n',
+    'override.d/worker-controller.inc': 'enabled = false;\n',
+    'override.d/options.inc':
+        'dns { nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }\n'
+        'url_tld = "%(tmp)s/tld.dat";\n',
+    'override.d/logging.inc':
+        'type = "file";\nfilename = "%(tmp)s/rspamd.log";\nlevel = "info";\n',
+    'local.d/milter_headers.conf':
+        'use = ["x-spamd-result", "x-rspamd-server", "x-spam-status"];\n'
+        'skip_local = false;\nskip_authenticated = false;\n',
+    'local.d/rbl.conf': 'enabled = false;\n',
+    'tld.dat': 'com\norg\nnet\ntest\n',
 }
-logging { type = "file"; filename = "%(tmp)s/rspamd.log"; level = "info"; }
-worker "proxy" {
-  bind_socket = "127.0.0.1:%(port)d";
-  milter = yes;
-  timeout = 30s;
-  upstream "local" { default = yes; self_scan = yes; }
-  count = 1;
-}
-worker "controller" { bind_socket = "127.0.0.1:%(cport)d"; count = 1; }
-actions { reject = 15; add_header = 6; greylist = 100; }
-milter_headers {
-  use = ["x-spamd-result", "x-rspamd-server", "x-spam-status"];
-  skip_local = false;
-  skip_authenticated = false;
-}
-"""
 
 
 class TestRspamd(unittest.TestCase):
@@ -202,16 +201,19 @@ class TestRspamd(unittest.TestCase):
     def setUpClass(cls):
         need(RSPAMD)
         cls.tmp = tempfile.mkdtemp(prefix='smtpd-rspamd-')
-        os.mkdir(os.path.join(cls.tmp, 'db'))
         cls.port = free_port()
-        conf = os.path.join(cls.tmp, 'rspamd.conf')
-        with open(conf, 'w') as f:
-            f.write(RSPAMD_CONF % {'tmp': cls.tmp, 'port': cls.port,
-                                   'cport': free_port()})
+        for d in ('db', 'local.d', 'override.d'):
+            os.mkdir(os.path.join(cls.tmp, d))
+        for name, text in RSPAMD_FILES.items():
+            with open(os.path.join(cls.tmp, name), 'w') as f:
+                f.write(text % {'tmp': cls.tmp, 'port': cls.port})
         cls.log = os.path.join(cls.tmp, 'rspamd.log')
         cls.errf = open(os.path.join(cls.tmp, 'stderr'), 'wb')
-        cls.proc = subprocess.Popen([RSPAMD, '-f', '-i', '-c', conf,
-                                     '-u', 'root', '-g', 'root'],
+        t = cls.tmp
+        cls.proc = subprocess.Popen([RSPAMD, '-f', '-i', '-u', 'root', '-g', 'root',
+                                     '-c', '/etc/rspamd/rspamd.conf',
+                                     '--var', 'LOCAL_CONFDIR=' + t, '--var', 'DBDIR=%s/db' % t,
+                                     '--var', 'RUNDIR=' + t, '--var', 'LOGDIR=' + t],
                                     stdout=cls.errf, stderr=cls.errf,
                                     stdin=subprocess.DEVNULL)
         try:
