@@ -112,10 +112,13 @@ milter_clean_value(const char *src, char *dst, size_t size)
 		if (o + 3 > size)
 			return -1;
 		if (c == '\n') {
-			/* Only a fold: a line break that starts no field. */
+			/* Only a fold: a line break that starts no field.
+			 * What follows is looked at past the CRs dropped. */
+			const char *next = src + 1 + strspn(src + 1, "\r");
+
 			dst[o++] = '\n';
-			if (src[1] != ' ' && src[1] != '\t' && src[1] != '\0' &&
-			    src[1] != '\r' && src[1] != '\n')
+			if (*next != ' ' && *next != '\t' && *next != '\0' &&
+			    *next != '\n')
 				dst[o++] = '\t';
 			continue;
 		}
@@ -325,7 +328,12 @@ field_end(struct milter_stream *ms)
 		vl = ms->flen - (size_t)(colon + 1 - ms->field);
 		if (vl > 0 && ms->field[ms->flen - 1] == '\n')
 			vl--;
-		if (!(nl == 11 && strncasecmp(ms->field, "Return-Path", 11) == 0)) {
+		/* A NUL in a field would end its string early: a space. */
+		for (char *z = ms->field; (z = memchr(z, '\0',
+		    ms->flen - (size_t)(z - ms->field))) != NULL; z++)
+			*z = ' ';
+		/* No name, no field to show (an empty name ends the packet). */
+		if (nl > 0 && !(nl == 11 && strncasecmp(ms->field, "Return-Path", 11) == 0)) {
 			memmove(ms->field + nl + 1, colon + 1, vl);
 			ms->field[nl] = '\0';
 			ms->field[nl + 1 + vl] = '\0';

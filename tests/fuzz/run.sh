@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh [SECONDS [NAME...]]
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
-# are given: smtpaddr data config proxy esmtp route dnsbl dns session) with clang's libFuzzer,
+# are given: smtpaddr data config proxy esmtp route dnsbl dns session milter) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -43,11 +43,12 @@ srcs() {
 	smtpaddr) echo "src/smtpaddr.c src/buf.c" ;;
 	data) echo "src/data.c" ;;
 	dnsbl) echo "src/dnsbl.c src/buf.c src/smtpaddr.c" ;;
-	config) echo "src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
-	proxy) echo "src/proxy.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c" ;;
+	config) echo "src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/filterconn.c" ;;
+	proxy) echo "src/proxy.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/linebuf.c src/buf.c src/smtpaddr.c src/sockaddr.c src/filterconn.c" ;;
 	esmtp) echo "src/esmtp.c src/smtpaddr.c src/buf.c src/reply.c" ;;
-	route) echo "src/recipient.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c" ;;
+	route) echo "src/recipient.c src/config.c src/dnsbl.c src/tables.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c src/reply.c src/filterconn.c" ;;
 	dns) echo "src/dns.c src/buf.c -lresolv" ;;
+	milter) echo "src/milter.c src/buf.c src/log.c src/filterconn.c src/sockaddr.c" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
 		echo "-lresolv" ;;
 	*) return 1 ;;
@@ -61,7 +62,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session milter}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 
