@@ -164,7 +164,8 @@ capture(void *arg, int cmd, const char *data, size_t len)
 	}
 	if (c->len + len + 2 < sizeof c->buf) {
 		c->buf[c->len++] = (char)cmd;
-		memcpy(c->buf + c->len, data, len);
+		if (len > 0)
+			memcpy(c->buf + c->len, data, len);
 		c->len += len;
 		c->buf[c->len++] = '|';
 	}
