@@ -112,12 +112,14 @@
 #define MILTER_HEADER_MAX	65000	/* a header field sent (cut beyond) */
 #define MILTER_TEXT_MAX		400	/* a reply text from a filter */
 
-/* Outcome counters, for the status line and metrics. */
+/* Outcome counters, for the status line and metrics: one count per
+ * filter per decision (a refusal with the filter's own reply counts as
+ * replycode and, by its class, as reject or tempfail). */
 struct milter_stats {
 	atomic_ulong	accept;		/* "accept": no more questions */
-	atomic_ulong	cont;		/* "continue" to end of message */
-	atomic_ulong	reject;		/* 5xx */
-	atomic_ulong	tempfail;	/* 4xx */
+	atomic_ulong	cont;		/* "continue" at end of message */
+	atomic_ulong	reject;		/* 5xx, at any step */
+	atomic_ulong	tempfail;	/* 4xx, at any step */
 	atomic_ulong	discard;	/* accepted, not stored */
 	atomic_ulong	replycode;	/* the filter's own reply */
 	atomic_ulong	quarantine;	/* stored with X-Quarantined: */
@@ -218,8 +220,8 @@ struct milter_refusal {
 	char	 text[MILTER_TEXT_MAX + 1];
 };
 
-/* milter_session_new - NULL when cf has no milter line (or no memory:
- * then the filters are failed, per milter_failure, at the first hook). */
+/* milter_session_new - NULL when cf has no milter line, or when memory
+ * is short (the session must not go on unfiltered then). */
 struct milter_session *milter_session_new(const struct config *cf,
 	    const struct milter_client *c);
 /* milter_session_free - SMFIC_QUIT to each open filter, close, free. */

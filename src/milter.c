@@ -592,6 +592,18 @@ set_refusal(struct milter_refusal *r, int code, const char *esc, const char *tex
 	buf_copy(r->text, sizeof r->text, text);
 }
 
+/* quit - SMFIC_QUIT, then shut: f is done with this session. */
+static void	shut(struct milter *);
+static int	send_packet(struct milter_session *, struct milter *, int,
+		    const char *, size_t, const char *, size_t);
+static void
+quit(struct milter_session *m, struct milter *f)
+{
+	if (f->fd != -1)
+		(void)send_packet(m, f, SMFIC_QUIT, NULL, 0, NULL, 0);
+	shut(f);
+}
+
 /* shut - close f for the rest of the session. */
 static void
 shut(struct milter *f)
@@ -949,10 +961,7 @@ milter_session_free(struct milter_session *m)
 		return;
 	milter_abort(m);
 	for (i = 0; i < m->n; i++)
-		if (m->f[i].fd != -1) {
-			(void)send_packet(m, &m->f[i], SMFIC_QUIT, NULL, 0, NULL, 0);
-			shut(&m->f[i]);
-		}
+		quit(m, &m->f[i]);
 	if (m->streaming)
 		milter_stream_free(&m->stream);
 	free(m);
@@ -1033,7 +1042,7 @@ negotiate(struct milter_session *m, struct milter *f)
 	free(data);
 	/* What was not offered is not done. */
 	if (f->actions & ~(uint32_t)MILTER_ACTIONS)
-		log_info("session=%lu milter=%s asks for actions 0x%x; offered 0x%x",
+		log_debug("session=%lu milter=%s asks for actions 0x%x; offered 0x%x",
 		    m->sid, f->fa->spec, (unsigned)f->actions, (unsigned)MILTER_ACTIONS);
 	f->proto &= MILTER_PROTOCOL;
 	return 0;
@@ -1095,7 +1104,7 @@ open_all(struct milter_session *m)
 		switch (o) {
 		case O_ACCEPT:
 			count(m, f, SMFIC_CONNECT, o, &r);
-			shut(f);	/* nothing more to ask it */
+			quit(m, f);	/* nothing more to ask it */
 			break;
 		case O_REFUSE:
 			count(m, f, SMFIC_CONNECT, o, &r);
@@ -1138,7 +1147,7 @@ milter_helo(struct milter_session *m, const char *helo, const char *name,
 		    SMFIP_NR_HELO, NULL, r);
 		if (o == O_ACCEPT) {
 			count(m, f, SMFIC_HELO, o, r);
-			shut(f);
+			quit(m, f);
 		} else if (o == O_REFUSE) {
 			count(m, f, SMFIC_HELO, o, r);
 			return MILTER_REFUSE;
