@@ -911,10 +911,13 @@ macros_begin(struct macros *mc, int stage)
 	mc->len = 1;
 }
 
-/* send_macros - mc to f (no answer comes); 0 or -1 (failed). */
+/* send_macros - mc to f (no answer comes), if it holds any; 0 or -1
+ * (failed). */
 static int
 send_macros(struct milter_session *m, struct milter *f, const struct macros *mc)
 {
+	if (mc->len <= 1)
+		return 0;	/* none for this step */
 	if (send_packet(m, f, SMFIC_MACRO, mc->buf, mc->len, NULL, 0) == -1) {
 		fail(m, f, (unsigned char)mc->buf[0], "write error");
 		return -1;
