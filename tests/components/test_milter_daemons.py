@@ -7,7 +7,9 @@ or a loopback port; nothing leaves the machine (OpenDKIM reads the
 public key from a file: TestPublicKeys).
 """
 
+import grp
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -210,7 +212,10 @@ class TestRspamd(unittest.TestCase):
         cls.log = os.path.join(cls.tmp, 'rspamd.log')
         cls.errf = open(os.path.join(cls.tmp, 'stderr'), 'wb')
         t = cls.tmp
-        cls.proc = subprocess.Popen([RSPAMD, '-f', '-i', '-u', 'root', '-g', 'root',
+        # As whoever runs the tests (-i: root too).
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        cls.proc = subprocess.Popen([RSPAMD, '-f', '-i', '-u', user, '-g', group,
                                      '-c', '/etc/rspamd/rspamd.conf',
                                      '--var', 'LOCAL_CONFDIR=' + t, '--var', 'DBDIR=%s/db' % t,
                                      '--var', 'RUNDIR=' + t, '--var', 'LOGDIR=' + t],

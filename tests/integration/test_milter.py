@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (DaemonTestCase, Daemon, HELO, RawClient, body_of, split_trace,
-                     all_new_files, run_smtpd)
+from harness import (DaemonTestCase, Daemon, HELO, RawClient, split_trace,
+                     all_new_files, run_smtpd, ipv6_loopback_available)
 import miltertest as mt
 from miltertest import (TestMilter, CONTINUE, ACCEPT, REJECT, TEMPFAIL, DISCARD, SKIP,
                         PROGRESS, replycode, addheader, insheader, chgheader, quarantine,
@@ -46,10 +46,8 @@ class MilterCase(DaemonTestCase):
         self.milter.reset()
         self.milter.protocol = self.protocol
 
-    def send(self, body=MSG, rcpts=('user@example.org',), client=None):
-        c = client or self.raw()
-        return self.send_raw(body, rcpts=rcpts, client=client) if client else \
-            self.send_raw(body, rcpts=rcpts)
+    def send(self, body=MSG, rcpts=('user@example.org',)):
+        return self.send_raw(body, rcpts=rcpts)
 
     def conn(self):
         self.assertTrue(self.milter.wait(lambda: len(self.milter.conns) >= 1))
@@ -133,7 +131,6 @@ class TestMilterConversation(MilterCase):
 
     def test_one_connection_for_two_messages(self):
         c = self.raw()
-        self.assertEqual(self.send_raw(MSG, client=c).code, 250) if False else None
         c.ehlo()
         for _ in range(2):
             c.envelope(helo=None)
@@ -169,15 +166,18 @@ class TestMilterConversation(MilterCase):
         self.assertEqual(mc.body(), b'line 1\r\n..dot\r\nline 3\r\n')
 
     def test_no_milter_line_no_socket(self):
-        d = self.start_daemon()
-        r = RawClient(d.port)
-        r.ehlo()
-        self.assertEqual(r.cmd('QUIT').code, 221)
-        r.close()
-        socks = [v for v in d.open_files().values() if v.startswith('socket:')]
-        # Listening sockets only: nothing was connected to a filter.
-        self.assertEqual(len(self.milter.conns), 0)
-        self.assertLessEqual(len(socks), 2)
+        # The same conversation with and without a milter line: one
+        # more socket (the filter's) only with it.
+        counts = []
+        for extra in ([], ['milter ' + self.milter.spec]):
+            d = self.start_daemon(extra)
+            r = RawClient(d.port)
+            r.envelope()
+            counts.append(len([v for v in d.open_files().values()
+                               if v.startswith('socket:')]))
+            r.cmd('QUIT')
+            r.close()
+        self.assertEqual(counts, [2, 3])
 
 
 def split_nul_list(data):
@@ -563,6 +563,22 @@ class TestMilterFailures(DaemonTestCase):
         self.assertTrue(all(b'\nX-N: n\n\n' in f for f in files.values()))
         self.assertTrue(m.wait_closed(30))
         self.assertEqual(len(m.conns), 30)
+
+    @unittest.skipUnless(ipv6_loopback_available(), 'no IPv6 loopback here')
+    def test_ipv6_client(self):
+        m = TestMilter(path=os.path.join(self.tmpdir(), 'm.sock'))
+        self.addCleanup(m.close)
+        d = self.start_daemon(['milter ' + m.spec], listen=['[::1]:{port}'])
+        c = RawClient(d.port, host='::1', family=socket.AF_INET6)
+        self.addCleanup(c.close)
+        c.ehlo()
+        self.assertTrue(m.wait(lambda: m.conns and m.conns[0].of('connect')))
+        _, data, macros = m.conns[0].of('connect')[0]
+        host, rest = data.split(b'\0', 1)
+        self.assertEqual(host, b'[::1]')
+        self.assertEqual(rest[:1], b'6')
+        self.assertEqual(rest[3:], b'::1\0')
+        self.assertEqual(macros['{client_addr}'], '::1')
 
     def test_config_errors_and_print(self):
         d = Daemon(['milter tcp:1.2.3.4:5', 'milter_failure maybe', 'milter_timeout 0'])
