@@ -94,8 +94,10 @@ parse_section(const char *buf, size_t len, struct fields *fs)
 			if (fs->n == 0)
 				break;
 			fs->v[fs->n - 1].len += n;	/* a fold */
-		} else if (n == 1 || (n == 2 && line[0] == '\r') ||
+		} else if (n == 1 || line[0] == '\r' ||
 		    (colon = memchr(line, ':', n)) == NULL) {
+			/* The empty line, or no field (milter.c's stream
+			 * ends the header section at the same line). */
 			break;
 		} else {
 			struct field *f = insert_at(fs, fs->n);
