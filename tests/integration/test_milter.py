@@ -241,6 +241,19 @@ class TestMilterVerdicts(MilterCase):
         r = c.cmd('DATA')
         self.assertEqual((r.code, r.enhanced), (451, '4.7.1'))
 
+    def test_data_reject_under_bdat_answers_last(self):
+        self.milter.script['data'] = [REJECT]
+        c = self.raw()
+        c.envelope()
+        half = len(MSG) // 2
+        c.send(b'BDAT %d\r\n' % half + MSG[:half])
+        self.assertEqual(c.read_reply().code, 250)
+        c.send(b'BDAT %d LAST\r\n' % (len(MSG) - half) + MSG[half:])
+        r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (550, '5.7.1'))
+        self.assertEqual(self.all_messages(), {})
+        self.assertEqual(c.cmd('NOOP').code, 250)
+
     def test_header_reject(self):
         self.milter.script['header'] = lambda conn, data: \
             [REJECT] if data.startswith(b'Subject') else [CONTINUE]
