@@ -593,6 +593,26 @@ class TestMilterFailures(DaemonTestCase):
         self.assertEqual(rest[3:], b'::1\0')
         self.assertEqual(macros['{client_addr}'], '::1')
 
+    def test_old_protocol_version(self):
+        m = TestMilter(path=os.path.join(self.tmpdir(), 'm.sock'), version=2)
+        self.addCleanup(m.close)
+        m.script['eom'] = [addheader('X-Old', 'v2'), CONTINUE]
+        d = self.start_daemon(['milter ' + m.spec])
+        self.assertEqual(self.send(d).code, 250)
+        files = list(all_new_files(d.spool).values())
+        self.assertEqual(len(files), 1)
+        self.assertIn(b'\nX-Old: v2\n\n', files[0])
+
+    def test_bad_version_is_a_failure(self):
+        m = TestMilter(path=os.path.join(self.tmpdir(), 'm.sock'), version=9)
+        self.addCleanup(m.close)
+        d = self.start_daemon(['milter ' + m.spec])
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        r = c.cmd('EHLO ' + HELO)
+        self.assertEqual((r.code, r.enhanced), (451, '4.7.1'))
+        self.assertIn('unsupported protocol version', d.stderr(100000))
+
     def test_config_errors_and_print(self):
         d = Daemon(['milter tcp:1.2.3.4:5', 'milter_failure maybe', 'milter_timeout 0'])
         self.addCleanup(d.cleanup)
