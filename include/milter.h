@@ -111,6 +111,8 @@
 #define MILTER_PACKET_MAX	65536	/* a reply's data, at most */
 #define MILTER_HEADER_MAX	65000	/* a header field sent (cut beyond) */
 #define MILTER_TEXT_MAX		400	/* a reply text from a filter */
+#define MILTER_PROGRESS_MAX	10	/* "progress" extends one wait to at
+					 * most this many milter_timeouts */
 
 /* Outcome counters, for the status line and metrics: one count per
  * filter per decision (a refusal with the filter's own reply counts as
@@ -210,6 +212,9 @@ struct milter_client {
 	const char	*name;		/* verified name, or NULL */
 	int		 fd;		/* the client socket (our address) */
 	unsigned long	 sid;		/* session number, for the log */
+	atomic_int	*stop;		/* the session's stop word (linebuf.h),
+					 * or NULL: a wait for a filter ends
+					 * (a failure) once it is set */
 };
 
 /* The verdict a hook returns. */

@@ -40,6 +40,7 @@
 
 #include "buf.h"
 #include "filterconn.h"
+#include "linebuf.h"
 #include "log.h"
 #include "milter.h"
 #include "smtpd.h"
@@ -506,6 +507,7 @@ struct milter {
 struct milter_session {
 	const struct config *cf;
 	unsigned long	 sid;
+	atomic_int	*stop;
 	char		 addr[INET6_ADDRSTRLEN];
 	char		 name[256];	/* verified client name, or "" */
 	int		 family, port;
@@ -623,7 +625,10 @@ shut(struct milter *f)
 static void
 fail(struct milter_session *m, struct milter *f, int cmd, const char *why)
 {
-	int	tempfail = m->cf->milter_failure == MILTER_FAILURE_TEMPFAIL;
+	/* Stopping: never "going on without it" (the message would
+	 * escape the filter). */
+	int	tempfail = m->cf->milter_failure == MILTER_FAILURE_TEMPFAIL ||
+	    (m->stop != NULL && atomic_load(m->stop) == LB_STOPPED);
 
 	log_warnx("session=%lu%s%s milter=%s stage=%s failed: %s; %s", m->sid,
 	    m->in_msg && m->id[0] ? " id=" : "", m->in_msg ? m->id : "",
@@ -655,25 +660,54 @@ send_packet(struct milter_session *m, struct milter *f, int cmd, const char *a,
 	return 0;
 }
 
+/* read_full - len bytes from f before the deadline, looking at the
+ * stop word every half second (a shutdown does not wait for a filter):
+ * 0, or -1 with errno (ECANCELED: stopping). */
+static int
+read_full(const struct milter_session *m, const struct milter *f, char *p,
+    size_t len, long long deadline)
+{
+	long long	slice;
+	ssize_t		n;
+
+	while (len > 0) {
+		if (m->stop != NULL && atomic_load(m->stop) == LB_STOPPED) {
+			errno = ECANCELED;
+			return -1;
+		}
+		slice = filter_deadline(0) + 500;
+		n = filter_read(f->fd, p, len, slice < deadline ? slice : deadline);
+		if (n == -1 && errno == ETIMEDOUT && slice < deadline)
+			continue;
+		if (n == 0)
+			errno = EPIPE;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* read_packet - one reply: its command and data (malloc'd, NUL after
  * it); 0, or -1 with *why. The length is checked before anything else
  * is read. */
 static int
-read_packet(struct milter *f, long long deadline, int *cmd, char **data,
-    size_t *len, const char **why)
+read_packet(const struct milter_session *m, struct milter *f, long long deadline,
+    int *cmd, char **data, size_t *len, const char **why)
 {
 	char	 hdr[4], c;
 	uint32_t n;
 
 	*data = NULL;
-	if (filter_read_full(f->fd, hdr, sizeof hdr, deadline) == -1)
+	if (read_full(m, f, hdr, sizeof hdr, deadline) == -1)
 		goto ioerr;
 	n = get32(hdr);
 	if (n < 1 || n - 1 > MILTER_PACKET_MAX) {
 		*why = "reply length out of range";
 		return -1;
 	}
-	if (filter_read_full(f->fd, &c, 1, deadline) == -1)
+	if (read_full(m, f, &c, 1, deadline) == -1)
 		goto ioerr;
 	*cmd = (unsigned char)c;
 	*len = n - 1;
@@ -681,7 +715,7 @@ read_packet(struct milter *f, long long deadline, int *cmd, char **data,
 		*why = "out of memory";
 		return -1;
 	}
-	if (*len > 0 && filter_read_full(f->fd, *data, *len, deadline) == -1) {
+	if (*len > 0 && read_full(m, f, *data, *len, deadline) == -1) {
 		free(*data);
 		*data = NULL;
 		goto ioerr;
@@ -690,7 +724,8 @@ read_packet(struct milter *f, long long deadline, int *cmd, char **data,
 	return 0;
 ioerr:
 	*why = errno == ETIMEDOUT ? "timeout" : errno == EPIPE ?
-	    "connection closed" : "read error";
+	    "connection closed" : errno == ECANCELED ? "shutting down" :
+	    "read error";
 	return -1;
 }
 
@@ -805,7 +840,7 @@ ask(struct milter_session *m, struct milter *f, int cmd, const char *a, size_t a
     struct milter_refusal *r)
 {
 	struct milter_reply mr;
-	long long	 deadline;
+	long long	 deadline, limit;
 	const char	*why = NULL;
 	char		*data;
 	size_t		 len;
@@ -818,8 +853,9 @@ ask(struct milter_session *m, struct milter *f, int cmd, const char *a, size_t a
 	if (f->version >= 6 && (f->proto & nr))
 		return O_CONTINUE;
 	deadline = filter_deadline(m->cf->milter_timeout);
+	limit = filter_deadline(m->cf->milter_timeout * MILTER_PROGRESS_MAX);
 	for (;;) {
-		if (read_packet(f, deadline, &rcmd, &data, &len, &why) == -1)
+		if (read_packet(m, f, deadline, &rcmd, &data, &len, &why) == -1)
 			break;
 		if (milter_parse_reply(rcmd, data, len, &mr, &why) == -1) {
 			free(data);
@@ -827,7 +863,11 @@ ask(struct milter_session *m, struct milter *f, int cmd, const char *a, size_t a
 		}
 		switch (rcmd) {
 		case SMFIR_PROGRESS:
+			/* More time, within bounds: no filter holds a
+			 * session forever. */
 			deadline = filter_deadline(m->cf->milter_timeout);
+			if (deadline > limit)
+				deadline = limit;
 			free(data);
 			continue;
 		case SMFIR_CONTINUE:
@@ -941,6 +981,7 @@ milter_session_new(const struct config *cf, const struct milter_client *c)
 		return NULL;
 	m->cf = cf;
 	m->sid = c->sid;
+	m->stop = c->stop;
 	buf_copy(m->addr, sizeof m->addr, c->addr);
 	buf_copy(m->name, sizeof m->name, c->name != NULL ? c->name : "");
 	m->family = c->family;
@@ -1027,7 +1068,7 @@ negotiate(struct milter_session *m, struct milter *f)
 		fail(m, f, SMFIC_OPTNEG, "write error");
 		return -1;
 	}
-	if (read_packet(f, deadline, &cmd, &data, &len, &why) == -1) {
+	if (read_packet(m, f, deadline, &cmd, &data, &len, &why) == -1) {
 		fail(m, f, SMFIC_OPTNEG, why);
 		return -1;
 	}

@@ -1657,7 +1657,8 @@ session_run(const struct session_conn *conn)
 	if (cf->nmilters > 0) {
 		/* Milters (milter.c): connected at the first HELO/EHLO. */
 		struct milter_client mc = { .addr = s->addr, .family = s->family,
-		    .port = s->port, .name = NULL, .fd = fd, .sid = s->id };
+		    .port = s->port, .name = NULL, .fd = fd, .sid = s->id,
+		    .stop = conn->stop };
 		if ((s->milter = milter_session_new(cf, &mc)) == NULL) {
 			/* Unfiltered is not an option: come back later. */
 			reply(s, 421, "4.3.2", "%s Service not available, try again later",

@@ -8,6 +8,7 @@ order, and many sessions at once.
 
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -481,12 +482,45 @@ class TestMilterFailures(DaemonTestCase):
         self.assertEqual(all_new_files(d.spool), {})
         self.assertIn('failed: timeout', d.stderr(100000))
 
+    def test_progress_cannot_hold_a_session(self):
+        # "progress" every half second, forever: milter_timeout 1 lets
+        # it extend the wait to 10 seconds (MILTER_PROGRESS_MAX), no more.
+        d, _ = self.setup(['milter_timeout 1'],
+                          {'eom': [('sleep', 0.5), PROGRESS] * 60 + [CONTINUE]})
+        c = RawClient(d.port, timeout=25)
+        self.addCleanup(c.close)
+        c.envelope()
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.send(MSG + b'.\r\n')
+        r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (451, '4.7.1'))
+        self.assertIn('failed: timeout', d.stderr(100000))
+
     def test_timeout_with_failure_accept(self):
         d, _ = self.setup(['milter_timeout 1', 'milter_failure accept'],
                           {'eom': [('sleep', 3), CONTINUE]})
         r = self.send(d)
         self.assertEqual(r.code, 250)
         self.assertEqual(len(all_new_files(d.spool)), 1)
+
+    def test_shutdown_does_not_wait_for_a_milter(self):
+        d, (m,) = self.setup(['milter_timeout 60', 'milter_failure accept'],
+                             {'eom': [('sleep', 20), CONTINUE]})
+        c = RawClient(d.port, timeout=15)
+        self.addCleanup(c.close)
+        c.envelope()
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.send(MSG + b'.\r\n')
+        # The session waits for the filter's answer to end of message.
+        self.assertTrue(m.wait(lambda: m.conns and 'eom' in m.conns[0].stages()))
+        d.proc.send_signal(signal.SIGTERM)
+        r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (451, '4.7.1'))
+        self.assertEqual(d.proc.wait(10), 0)
+        self.assertEqual(all_new_files(d.spool), {})
+        self.assertIn('shutting down', d.stderr(100000))
 
     def test_no_milter_listening(self):
         d = self.start_daemon(['milter unix:/nonexistent/milter.sock'])
