@@ -20,6 +20,7 @@
 #define CONFIG_ALLOW_MAX	256	/* allow lines */
 #define CONFIG_POLICY_MAX	8	/* policy_server lines */
 #define CONFIG_XCLIENT_FROM_MAX	32	/* xclient_from lines */
+#define CONFIG_MILTER_MAX	8	/* milter lines */
 
 struct config_listen {
 	char		host[64];	/* "*", "127.0.0.1", "::1" */
@@ -41,6 +42,9 @@ struct config_resolver {
 };
 
 enum config_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_KEEP };
+/* What a milter that fails (no answer, a timeout, a protocol error)
+ * makes of the session: 451 4.7.1, or going on without it. */
+enum config_milter_failure { MILTER_FAILURE_TEMPFAIL, MILTER_FAILURE_ACCEPT };
 
 /* An alias: its targets as written, then expanded (tables.c). */
 struct config_alias {
@@ -119,6 +123,11 @@ struct config {
 	/* XCLIENT (xclient.c): the proxies that may name the client. */
 	struct config_cidr xclient_from[CONFIG_XCLIENT_FROM_MAX];
 	int		 nxclient_from;
+	/* Milters (milter.c): none unless configured, asked in order. */
+	struct filter_addr milters[CONFIG_MILTER_MAX];
+	int		 nmilters;
+	int		 milter_timeout;	/* seconds, each wait for a filter */
+	enum config_milter_failure milter_failure;
 };
 
 /* Defaults, next to their keywords (config.c documents each). */
@@ -141,6 +150,7 @@ struct config {
 /* policy_failure: what a server that cannot answer sensibly means. */
 #define POLICY_FAILURE_DEFER	0	/* 451 4.3.5 (the default) */
 #define POLICY_FAILURE_DUNNO	1	/* as if it had no opinion */
+#define DEF_MILTER_TIMEOUT	30	/* Postfix's milter_*_timeout are 30s..300s */
 
 /*
  * config_clear - zero cf and set every default; its lists must be empty

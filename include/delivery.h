@@ -21,6 +21,7 @@ struct delivery {
 	char			*buf;		/* body bytes not yet written */
 	size_t			 len;
 	const char		**dto;		/* each copy's Delivered-To */
+	size_t			*trace;		/* each copy's trace header length */
 	/* The client's header section is read line by line as it arrives
 	 * (while it fits in buf): its Return-Path: fields are dropped, and
 	 * a Delivered-To: naming one of our copies is a mail loop. */
@@ -79,14 +80,20 @@ void	delivery_wrote(struct delivery *d, size_t n);
 /*
  * Header edits decided at end of data (a milter's, a policy server's
  * PREPEND at END-OF-MESSAGE), applied to every copy before it is
- * committed. index and name as each op says; value is the field body
- * after "Name:".
+ * committed. They work on the client's header section as stored: its
+ * fields from the first line after smtpd's trace fields (Return-Path:,
+ * Delivered-To:, Received:, which stay on top whatever the edits) to
+ * the empty line, or to the first line that is no field. name is a
+ * field name; value what follows "Name:" (written after one space
+ * unless it starts with a space or tab; LF + white space folds it).
  */
 enum hdr_op {
-	HDR_INSERT,	/* new field before the index-th (0 = first) */
+	HDR_INSERT,	/* new field before the index-th (0 = first); past
+			 * the last: after it */
 	HDR_ADD,	/* new field after the last */
-	HDR_CHANGE	/* the index-th (1-based) field called name gets
-			 * value; value "" deletes it */
+	HDR_CHANGE	/* the index-th (1-based) field called name (any
+			 * case) gets value; value "" deletes it. No such
+			 * field: a value is added after the last. */
 };
 struct hdr_edit {
 	enum hdr_op	 op;
@@ -96,7 +103,11 @@ struct hdr_edit {
 	struct hdr_edit	*next;
 };
 /* delivery_edit - apply the edits, in order, to every copy; 0, or -1
- * with the failure kept in d->err. */
+ * with the failure kept in d->err. Memory: the header section (up to
+ * DELIVERY_EDIT_MAX octets; a longer one is edited in its first part,
+ * the rest passing as body) and a copy buffer; the body is moved in
+ * place. */
+#define DELIVERY_EDIT_MAX	(256 * 1024)
 int	delivery_edit(struct delivery *d, const struct hdr_edit *edits);
 
 /* delivery_commit - make every copy durable in new/, or none; 0 or -1. */

@@ -433,7 +433,8 @@ enum {
 	K_MAXERRORS, K_MAXJUNK, K_TIMEOUT, K_DATATIMEOUT, K_TXTIMEOUT,
 	K_GREETDELAY, K_USER, K_BARENL, K_DELIM, K_FSYNC, K_EXTFOLDERS,
 	K_DNSBLTHRESH, K_RESOLVER, K_DNSTIMEOUT, K_ERRDELAY, K_CONNRATE,
-	K_MSGRATE, K_REVDNS, K_POLTIMEOUT, K_POLFAILURE, K_POLEOD
+	K_MSGRATE, K_REVDNS, K_POLTIMEOUT, K_POLFAILURE, K_POLEOD,
+	K_MILTERTIMEOUT, K_MILTERFAILURE
 };
 
 static int
@@ -469,6 +470,7 @@ static const struct num_directive {
 	{ "max_connection_rate", K_CONNRATE, 0, 1000000, offsetof(struct config, max_connection_rate) },
 	{ "max_message_rate", K_MSGRATE, 0, 1000000, offsetof(struct config, max_message_rate) },
 	{ "policy_timeout", K_POLTIMEOUT, 1, 3600, offsetof(struct config, policy_timeout) },
+	{ "milter_timeout", K_MILTERTIMEOUT, 1, 3600, offsetof(struct config, milter_timeout) },
 };
 
 static const char *const other_keywords[] = {
@@ -477,7 +479,7 @@ static const char *const other_keywords[] = {
 	"alias", "include", "extension_folders", "dnsbl", "resolver", "allow",
 	"reverse_dns", "metrics",
 	"policy_server", "policy_failure", "policy_end_of_data",
-	"xclient_from",
+	"xclient_from", "milter", "milter_failure",
 };
 
 /* known_keyword - 1 if kw is a directive. */
@@ -493,6 +495,35 @@ known_keyword(const char *kw)
 		if (strcmp(kw, other_keywords[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* parse_milter - "milter unix:PATH|inet:HOST:PORT" (repeatable, asked
+ * in order) and "milter_failure tempfail|accept". */
+static void
+parse_milter(struct parse_ctx *p, struct config *cf, const char *kw, const char *v)
+{
+	char	err[FILTERCONN_SPEC_MAX + 100];
+
+	if (strcmp(kw, "milter_failure") == 0) {
+		if (once(p, K_MILTERFAILURE, kw) == -1)
+			return;
+		if (strcmp(v, "tempfail") == 0)
+			cf->milter_failure = MILTER_FAILURE_TEMPFAIL;
+		else if (strcmp(v, "accept") == 0)
+			cf->milter_failure = MILTER_FAILURE_ACCEPT;
+		else
+			perr(p, "\"%s\": expected tempfail or accept", v);
+		return;
+	}
+	if (cf->nmilters >= CONFIG_MILTER_MAX) {
+		perr(p, "too many milter lines (at most %d)", CONFIG_MILTER_MAX);
+		return;
+	}
+	if (filter_addr_parse(v, &cf->milters[cf->nmilters], err, sizeof err) == -1) {
+		perr(p, "milter %s", err);
+		return;
+	}
+	cf->nmilters++;
 }
 
 /* config_directive - apply one "keyword value" line. */
@@ -636,6 +667,8 @@ config_directive(struct parse_ctx *p, struct config *cf, char *kw, char *v)
 			perr(p, "\"%s\": expected ADDRESS or ADDRESS/BITS", v);
 		else
 			cf->nxclient_from++;
+	} else if (strcmp(kw, "milter") == 0 || strcmp(kw, "milter_failure") == 0) {
+		parse_milter(p, cf, kw, v);
 	} else if (strcmp(kw, "proxy_from") == 0) {
 		if (cf->nproxy_from >= CONFIG_PROXY_FROM_MAX)
 			perr(p, "too many proxy_from lines (at most %d)", CONFIG_PROXY_FROM_MAX);
@@ -669,6 +702,8 @@ config_clear(struct config *cf)
 	cf->error_delay = DEF_ERROR_DELAY;
 	cf->policy_timeout = DEF_POLICY_TIMEOUT;
 	cf->policy_failure = POLICY_FAILURE_DEFER;
+	cf->milter_timeout = DEF_MILTER_TIMEOUT;
+	cf->milter_failure = MILTER_FAILURE_TEMPFAIL;
 }
 
 int

@@ -19,6 +19,22 @@ static void	print_listen(const struct config_listen *, FILE *);
 static void	print_cidr(const char *, const struct config_cidr *, FILE *);
 static void	print_screening(const struct config *, FILE *);
 static const char *yesno(int);
+static void	print_milters(const struct config *, FILE *);
+
+/* print_milters - the milter lines, in order, and their settings. */
+static void
+print_milters(const struct config *cf, FILE *fp)
+{
+	int	i;
+
+	for (i = 0; i < cf->nmilters; i++)
+		fprintf(fp, "milter %s\n", cf->milters[i].spec);
+	if (cf->nmilters == 0)
+		fprintf(fp, "# milter: none; no filter is asked\n");
+	fprintf(fp, "milter_timeout %d\n", cf->milter_timeout);
+	fprintf(fp, "milter_failure %s\n",
+	    cf->milter_failure == MILTER_FAILURE_ACCEPT ? "accept" : "tempfail");
+}
 
 /* print_listen - "listen ADDR:PORT", an IPv6 address in brackets. */
 static void
@@ -168,4 +184,5 @@ config_print(const struct config *cf, FILE *fp)
 		    strchr(cf->metrics.host, ':') ? "]" : "", (unsigned)cf->metrics.port);
 	else
 		fprintf(fp, "# metrics: not set; no metrics listener\n");
+	print_milters(cf, fp);
 }

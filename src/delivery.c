@@ -1,7 +1,8 @@
 /*
  * delivery.c - one message's copies, one per recipient, all or none.
  * Owns: each copy's trace headers (Return-Path:, Delivered-To:,
- * Received:), the client's Return-Path: fields dropped and Delivered-To:
+ * Received:) and where they end (header edits start there: hdredit.c),
+ * the client's Return-Path: fields dropped and Delivered-To:
  * loops found in its header section, the body write buffer and the sink
  * that drops a body after a failure, writing every copy, the commit
  * order that
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "delivery.h"
+#include "hdredit.h"
 
 int
 delivery_begin(struct delivery *d, int n, int do_fsync)
@@ -40,13 +42,16 @@ delivery_begin(struct delivery *d, int n, int do_fsync)
 	d->line = 0;
 	d->files = calloc((size_t)(n > 0 ? n : 1), sizeof *d->files);
 	d->dto = calloc((size_t)(n > 0 ? n : 1), sizeof *d->dto);
+	d->trace = calloc((size_t)(n > 0 ? n : 1), sizeof *d->trace);
 	d->buf = malloc(DELIVERY_BUF_SIZE);
-	if (d->files == NULL || d->dto == NULL || d->buf == NULL) {
+	if (d->files == NULL || d->dto == NULL || d->trace == NULL || d->buf == NULL) {
 		free(d->files);
 		free(d->dto);
+		free(d->trace);
 		free(d->buf);
 		d->files = NULL;
 		d->dto = NULL;
+		d->trace = NULL;
 		d->buf = NULL;
 		d->err = ENOMEM;
 		return -1;
@@ -135,6 +140,7 @@ delivery_add(struct delivery *d, const char *root, const char *tmpl,
 		goto out;
 	}
 	d->dto[d->nfiles] = c->mailbox;
+	d->trace[d->nfiles] = hlen;
 	d->nfiles++;
 	/* A single copy's header waits in the body buffer: one write()
 	 * then carries it and the body's start. */
@@ -328,20 +334,31 @@ delivery_end(struct delivery *d)
 		maildir_abort(&d->files[i]);
 	free(d->files);
 	free(d->dto);
+	free(d->trace);
 	free(d->buf);
 	d->files = NULL;
 	d->dto = NULL;
+	d->trace = NULL;
 	d->buf = NULL;
 	d->nfiles = d->cap = d->err = 0;
 	d->len = 0;
 }
 
-/* Not yet: the header rewrite is the milter work's (see delivery.h). */
+/* delivery_edit - every copy rewritten by hdredit.c: what is buffered
+ * is written first, so each file holds the whole message. */
 int
 delivery_edit(struct delivery *d, const struct hdr_edit *edits)
 {
-	if (edits == NULL)
-		return 0;
-	delivery_fail(d, ENOSYS);
-	return -1;
+	int	i;
+
+	if (edits == NULL || d->err)
+		return d->err ? -1 : 0;
+	if (d->len > 0)
+		flush(d);
+	for (i = 0; i < d->nfiles && !d->err; i++)
+		if (hdredit_file(d->files[i].fd, (off_t)d->trace[i], edits) == -1) {
+			d->err = errno ? errno : EIO;
+			d->err_copy = i;
+		}
+	return d->err ? -1 : 0;
 }

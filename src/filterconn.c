@@ -83,6 +83,10 @@ filter_addr_parse(const char *spec, struct filter_addr *fa, char *err,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	/* A fuzzed config names random hosts: none is looked up. */
+	hints.ai_flags |= AI_NUMERICHOST;
+#endif
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
 		snprintf(err, errsize, "\"%s\": %s", spec, gai_strerror(rc));
 		return -1;

@@ -1083,7 +1083,9 @@ open_tmp(struct maildir_file *f)
 
 	f->unnamed = 0;
 	if (atomic_load(&proc_fd_ok) && !atomic_load(&d->no_tmpfile)) {
-		f->fd = openat(d->newdir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+		/* Read and write: header edits at end of data
+		 * (delivery_edit) read the copy back. */
+		f->fd = openat(d->newdir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 		    MAILDIR_FILE_MODE);
 		if (f->fd != -1) {
 			f->unnamed = 1;
@@ -1094,7 +1096,7 @@ open_tmp(struct maildir_file *f)
 		atomic_store(&d->no_tmpfile, 1);
 	}
 	return f->fd = openat(d->tmpdir, f->name,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
+	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MAILDIR_FILE_MODE);
 }
 
 /* removed - d's new/ has been removed. An unnamed file can still be

@@ -46,6 +46,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "milter.h"
 #include "policy.h"
 #include "reply.h"
 #include "session.h"
@@ -110,6 +111,23 @@ static const struct metric_row rows[] = {
 	    M_COUNTER, "result=\"error\"", &dnsq_stats.error },
 	{ "smtpd_dnsbl_lookups_total", NULL,
 	    M_COUNTER, "result=\"timeout\"", &dnsq_stats.timeout },
+	/* Milters (milter.c): each filter's decision. */
+	{ "smtpd_milter_decisions_total", "Milter decisions (a replycode counts as reject or tempfail too).",
+	    M_COUNTER, "decision=\"accept\"", &milter_stats.accept },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"continue\"", &milter_stats.cont },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"reject\"", &milter_stats.reject },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"tempfail\"", &milter_stats.tempfail },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"discard\"", &milter_stats.discard },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"replycode\"", &milter_stats.replycode },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"quarantine\"", &milter_stats.quarantine },
+	{ "smtpd_milter_decisions_total", NULL,
+	    M_COUNTER, "decision=\"failure\"", &milter_stats.failure },
 	/* Policy servers (policy.c): each server's answer, by action. */
 	{ "smtpd_policy_answers_total", "Policy server answers by action (failure: none, or nonsense).",
 	    M_COUNTER, "action=\"ok\"", &policy_stats.ok },

@@ -42,6 +42,7 @@
 #include "linebuf.h"
 #include "log.h"
 #include "maildir.h"
+#include "milter.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -131,6 +132,7 @@ struct session {
 	unsigned		 messages;
 	const char		*refusal;	/* 503 text for a chunk read first */
 	struct txn		 tx;
+	struct milter_session	*milter;	/* NULL without milter lines */
 	struct reply_out	 out;
 	struct linebuf		 lb;
 	char			 cmd[SMTP_PARAMLINE_MAX + 1];	/* this command */
@@ -362,6 +364,7 @@ txn_reset(struct session *s)
 	strindex_free(&tx->copyset);
 	if (tx->started)
 		delivery_end(&tx->dlv);
+	milter_abort(s->milter);
 	tx->rcpts = NULL;
 	tx->copies = NULL;
 	tx->nrcpt = tx->caprcpt = tx->ncopy = tx->capcopy = 0;
@@ -416,6 +419,218 @@ bdat_unreadable(struct session *s)
 	return -1;
 }
 
+/*
+ * The milter hooks (milter.c decides, these answer). Each returns 1 when
+ * a filter refused and the command got its reply, 0 to go on. Without
+ * milter lines s->milter is NULL and each returns 0 at once.
+ */
+static void	log_message(struct session *, int, const char *);
+static void	new_msgid(char *, size_t);
+
+/* milter_reply - a filter's refusal as the command's reply. */
+static void
+milter_reply(struct session *s, const struct milter_refusal *r)
+{
+	s->out.reason = REPLY_REASON_MILTER;
+	reply(s, r->code, r->esc[0] ? r->esc : NULL, "%s", r->text);
+}
+
+/*
+ * milter_open - the session's milters (milter.c) for the client
+ * set_peer set, at connect and again after XCLIENT; each is connected
+ * at the first HELO/EHLO. 0, or -1 when memory is short.
+ */
+static int
+milter_open(struct session *s)
+{
+	struct milter_client mc = { .addr = s->addr, .family = s->family,
+	    .port = s->port, .name = NULL, .fd = s->lb.fd, .sid = s->id,
+	    .stop = s->conn->stop };
+
+	milter_session_free(s->milter);
+	s->milter = NULL;
+	if (s->cf->nmilters == 0)
+		return 0;
+	return (s->milter = milter_session_new(s->cf, &mc)) == NULL ? -1 : 0;
+}
+
+/*
+ * client_name - the client's name: XCLIENT's NAME, or the one reverse_dns
+ * confirmed (waited for here), into buf; NULL when there is none.
+ */
+static const char *
+client_name(struct session *s, char *buf, size_t size)
+{
+	const char	*sp;
+	size_t		 n;
+
+	if (s->rclient == NULL && s->rdns != NULL)
+		return rdns_collect(s->rdns, s->id, s->literal);
+	if (s->rclient == NULL || (sp = strrchr(s->rclient, ' ')) == NULL)
+		return NULL;
+	/* "name [addr]" */
+	if ((n = (size_t)(sp - s->rclient)) == 0 || n >= size)
+		return NULL;
+	memcpy(buf, s->rclient, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* milter_denies - after a connect or HELO refusal (or a failed filter
+ * under milter_failure tempfail), every command but QUIT, NOOP, RSET
+ * (and BDAT, whose chunk is read and refused as out of sequence). */
+static int
+milter_denies(struct session *s, const struct command *c)
+{
+	const struct milter_refusal *r = milter_denied(s->milter);
+
+	if (r == NULL || c->fn == cmd_quit || c->fn == cmd_noop ||
+	    c->fn == cmd_rset || (c->flags & CMD_CHUNK))
+		return 0;
+	milter_reply(s, r);
+	return 1;
+}
+
+static int
+milter_refuses_helo(struct session *s)
+{
+	struct milter_refusal r;
+	char	buf[DNS_NAME_MAX + 1];
+	const char *name;
+
+	if (s->milter == NULL)
+		return 0;
+	name = client_name(s, buf, sizeof buf);
+	if (milter_helo(s->milter, s->helo, name, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	s->state = ST_CONNECTED;	/* no HELO */
+	return 1;
+}
+
+static int
+milter_refuses_mail(struct session *s, const struct esmtp_mail *m)
+{
+	struct milter_refusal r;
+	char	args[DSN_VALUE_MAX + 100];
+	size_t	len = 0;
+
+	if (s->milter == NULL)
+		return 0;
+	/* The parameters as accepted (esmtp.c parsed them in place). */
+	args[0] = '\0';
+	if (m->size > 0)
+		buf_appendf(args, sizeof args, &len, " SIZE=%llu",
+		    (unsigned long long)m->size);
+	if (m->body != BODY_7BIT)
+		buf_appendf(args, sizeof args, &len, " BODY=%s",
+		    m->body == BODY_8BITMIME ? "8BITMIME" : "BINARYMIME");
+	if (m->smtputf8)
+		buf_appendf(args, sizeof args, &len, " SMTPUTF8");
+	if (m->ret[0])
+		buf_appendf(args, sizeof args, &len, " RET=%s", m->ret);
+	if (m->envid[0])
+		buf_appendf(args, sizeof args, &len, " ENVID=%s", m->envid);
+	new_msgid(s->tx.id, sizeof s->tx.id);
+	if (milter_mail(s->milter, s->tx.id, s->tx.from, args, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	txn_reset(s);
+	return 1;
+}
+
+static int
+milter_refuses_rcpt(struct session *s, const char *addr, const struct esmtp_rcpt *prm)
+{
+	struct milter_refusal r;
+	char	args[DSN_VALUE_MAX + DSN_NOTIFY_MAX + 20];
+	size_t	len = 0;
+
+	if (s->milter == NULL)
+		return 0;
+	args[0] = '\0';
+	if (prm->notify[0])
+		buf_appendf(args, sizeof args, &len, " NOTIFY=%s", prm->notify);
+	if (prm->orcpt[0])
+		buf_appendf(args, sizeof args, &len, " ORCPT=%s", prm->orcpt);
+	if (milter_rcpt(s->milter, addr, args, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	return 1;
+}
+
+/* milter_refuses_data - DATA: refused before the 354, the transaction
+ * ends. */
+static int
+milter_refuses_data(struct session *s)
+{
+	struct milter_refusal r;
+
+	if (s->milter == NULL || milter_data(s->milter, &r) == MILTER_GO)
+		return 0;
+	milter_reply(s, &r);
+	txn_reset(s);
+	return 1;
+}
+
+/* milter_bdat_start - the first BDAT chunk: a refusal is the answer
+ * to BDAT LAST (milter.c keeps it); the chunks are read meanwhile. */
+static void
+milter_bdat_start(struct session *s)
+{
+	struct milter_refusal r;
+
+	if (s->milter != NULL)
+		(void)milter_data(s->milter, &r);
+}
+
+/* What a filter made of a message at its end (milter, policy server). */
+enum { FILTER_PASSED, FILTER_REFUSED, FILTER_DISCARDED };
+
+/* discarded - accept a message a filter asked to drop: 250, logged,
+ * nothing stored; FILTER_DISCARDED. */
+static int
+discarded(struct session *s)
+{
+	reply(s, 250, "2.0.0", "Ok: queued as %s", s->tx.id);
+	log_message(s, 250, "discarded");
+	s->messages++;
+	s->errors = 0;
+	s->junk = 0;
+	return FILTER_DISCARDED;
+}
+
+/*
+ * milter_finish - end of message: FILTER_REFUSED or FILTER_DISCARDED
+ * when a filter said so (answered and logged here; nothing is
+ * committed), or FILTER_PASSED with every filter's header edits applied
+ * to the copies.
+ */
+static int
+milter_finish(struct session *s)
+{
+	struct txn	*tx = &s->tx;
+	struct milter_refusal r;
+	struct hdr_edit	*edits;
+
+	if (s->milter == NULL)
+		return 0;
+	switch (milter_eom(s->milter, &edits, &r)) {
+	case MILTER_REFUSE:
+		milter_reply(s, &r);
+		log_message(s, r.code, r.code >= 500 ? "rejected" : "deferred");
+		return FILTER_REFUSED;
+	case MILTER_DISCARD:
+		return discarded(s);
+	default:
+		break;
+	}
+	if (edits != NULL)
+		(void)delivery_edit(&tx->dlv, edits);	/* a failure: d->err */
+	milter_edits_free(edits);
+	return FILTER_PASSED;
+}
+
 /* session_command - one command line in s->cmd (len octets); -1 to close. */
 static int
 session_command(struct session *s, const struct command *c, char *args, size_t len)
@@ -435,6 +650,8 @@ session_command(struct session *s, const struct command *c, char *args, size_t l
 		s->end_reason = "too many junk commands";
 		return -1;
 	}
+	if (milter_denies(s, c))
+		return 0;
 	if (why != NULL && !(c->flags & CMD_CHUNK)) {
 		reply(s, 503, "5.5.1", "Bad sequence of commands: %s", why);
 		return 0;
@@ -482,7 +699,7 @@ helo_common(struct session *s, char *args, int esmtp, const char *verb)
 static int
 cmd_helo(struct session *s, char *args)
 {
-	if (helo_common(s, args, 0, "HELO"))
+	if (helo_common(s, args, 0, "HELO") && !milter_refuses_helo(s))
 		reply(s, 250, NULL, "%s", s->cf->hostname);
 	return 0;
 }
@@ -490,7 +707,7 @@ cmd_helo(struct session *s, char *args)
 static int
 cmd_ehlo(struct session *s, char *args)
 {
-	if (!helo_common(s, args, 1, "EHLO"))
+	if (!helo_common(s, args, 1, "EHLO") || milter_refuses_helo(s))
 		return 0;
 	reply_more(s, 250, "%s Hello %s %s", s->cf->hostname, s->helo, s->literal);
 	reply_more(s, 250, "PIPELINING");
@@ -635,6 +852,8 @@ cmd_mail(struct session *s, char *args)
 	s->tx.smtputf8 = m.smtputf8;
 	s->tx.mail_size = m.size;
 	buf_copy(s->tx.ret, sizeof s->tx.ret, m.ret);
+	if (milter_refuses_mail(s, &m))
+		return 0;
 	s->state = ST_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
 	return 0;
@@ -831,6 +1050,13 @@ cmd_rcpt(struct session *s, char *args)
 		goto nomem;
 	}
 	buf_copy(rc->addr, sizeof rc->addr, addr);
+	if (milter_refuses_rcpt(s, addr, &prm)) {
+		free(rc->notify);
+		free(rc->orcpt);
+		free(rc);
+		drop_copies(tx, ncopy0);
+		return 0;
+	}
 	tx->rcpts[tx->nrcpt] = rc;
 	(void)strindex_put(&tx->rcptset, rc->addr, tx->nrcpt++);
 	s->state = ST_RCPT;
@@ -898,7 +1124,8 @@ delivery_start(struct session *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &tx->t0);
 	tx->deadline = deadline_in(cf->transaction_timeout);
-	new_msgid(tx->id, sizeof tx->id);
+	if (tx->id[0] == '\0')		/* milters have it from MAIL on */
+		new_msgid(tx->id, sizeof tx->id);
 	data_init(&tx->dec);
 	tx->started = 1;
 	tx->too_big = 0;
@@ -973,8 +1200,6 @@ log_copies(const struct session *s, const char *result)
 	free(b);
 }
 
-static void	log_message(struct session *, int, const char *);
-
 /*
  * policy_refused - ask the policy servers (policy.c) about this RCPT or
  * the message at its end (state "RCPT", "END-OF-MESSAGE"); the code
@@ -1004,17 +1229,8 @@ policy_refused(struct session *s, const char *state, const char *rcpt)
 		buf_copy(saddr, sizeof saddr, s->destaddr);
 		rq.server_port = s->destport >= 0 ? s->destport : 0;
 	}
-	/* "name [addr]": reverse_dns's confirmed name, or XCLIENT's NAME
-	 * (set at MAIL, before any RCPT). */
-	if (s->rclient != NULL) {
-		const char *sp = strrchr(s->rclient, ' ');
-		size_t n = sp != NULL ? (size_t)(sp - s->rclient) : 0;
-		if (n > 0 && n < sizeof cname) {
-			memcpy(cname, s->rclient, n);
-			cname[n] = '\0';
-			name = cname;
-		}
-	}
+	if ((name = client_name(s, cname, sizeof cname)) == NULL)
+		name = "unknown";
 	rq.state = state;
 	rq.protocol = s->esmtp ? "ESMTP" : "SMTP";
 	rq.helo = s->helo;
@@ -1047,9 +1263,8 @@ policy_refused(struct session *s, const char *state, const char *rcpt)
 
 /*
  * policy_end_of_message - with policy_end_of_data, ask the policy
- * servers about the whole message before it is committed: 1 when that
- * was answered here (refused, or discarded with a 250), 0 to commit
- * (their PREPENDs edited in). A RCPT's DISCARD ends here too.
+ * servers about the whole message before it is committed: what they
+ * made of it (FILTER_*), their PREPENDs edited in when it passed.
  */
 static int
 policy_end_of_message(struct session *s)
@@ -1057,25 +1272,34 @@ policy_end_of_message(struct session *s)
 	struct txn *tx = &s->tx;
 	int	code;
 
-	if (!tx->policy.discard && s->cf->npolicy > 0 && s->cf->policy_end_of_data &&
-	    !s->allowed) {
-		if ((code = policy_refused(s, "END-OF-MESSAGE", NULL)) != 0) {
-			log_message(s, code, code >= 500 ? "rejected" : "deferred");
-			return 1;
-		}
-		if (tx->policy.edits != NULL)
-			delivery_edit(&tx->dlv, tx->policy.edits);
+	if (s->cf->npolicy == 0 || !s->cf->policy_end_of_data || s->allowed)
+		return FILTER_PASSED;
+	if ((code = policy_refused(s, "END-OF-MESSAGE", NULL)) != 0) {
+		log_message(s, code, code >= 500 ? "rejected" : "deferred");
+		return FILTER_REFUSED;
 	}
-	if (tx->policy.discard) {
-		/* Accepted and dropped, as Postfix's DISCARD: logged. */
-		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
-		log_message(s, 250, "discarded");
-		s->messages++;
-		s->errors = 0;
-		s->junk = 0;
-		return 1;
-	}
-	return 0;
+	if (tx->policy.discard)
+		return discarded(s);
+	if (tx->policy.edits != NULL)
+		(void)delivery_edit(&tx->dlv, tx->policy.edits);	/* a failure: d->err */
+	return FILTER_PASSED;
+}
+
+/*
+ * filters_end_of_message - the milters, then the policy servers, at the
+ * end of a message (a DISCARD a policy server gave at RCPT ends it
+ * first); FILTER_* as the first that did not pass.
+ */
+static int
+filters_end_of_message(struct session *s)
+{
+	int	r;
+
+	if (s->tx.policy.discard)
+		return discarded(s);
+	if ((r = milter_finish(s)) == FILTER_PASSED)
+		r = policy_end_of_message(s);
+	return r;
 }
 
 /* log_message - the summary line of a message, then a line for each of
@@ -1089,6 +1313,7 @@ log_message(struct session *s, int code, const char *result)
 		char	from[SMTP_PATH_MAX + 3];
 		char	qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
 		char	qenvid[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
+		char	qmilter[LOG_QUOTE_SIZE(1024)];
 	}		*b;
 	long		 ms;
 
@@ -1098,13 +1323,16 @@ log_message(struct session *s, int code, const char *result)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - tx->t0.tv_sec) * 1000 + (t1.tv_nsec - tx->t0.tv_nsec) / 1000000;
 	log_info("id=%s session=%lu client=%s helo=%s from=%s nrcpt=%d ncopy=%d "
-	    "size=%llu result=%s code=%d delay=%ldms%s%s%s%s",
+	    "size=%llu result=%s code=%d delay=%ldms%s%s%s%s%s%s",
 	    tx->id, s->id, s->literal, log_quote(b->qhelo, sizeof b->qhelo, s->helo),
 	    log_quote(b->qfrom, sizeof b->qfrom, b->from), tx->nrcpt, tx->ncopy,
 	    (unsigned long long)tx->dec.size, result, code, ms,
 	    tx->envid != NULL ? " envid=" : "",
 	    tx->envid != NULL ? log_quote(b->qenvid, sizeof b->qenvid, tx->envid) : "",
-	    tx->ret[0] ? " ret=" : "", tx->ret);
+	    tx->ret[0] ? " ret=" : "", tx->ret,
+	    milter_log(s->milter)[0] ? " milter=" : "",
+	    milter_log(s->milter)[0] ? log_quote(b->qmilter, sizeof b->qmilter,
+	    milter_log(s->milter)) : "");
 	free(b);
 	log_copies(s, result);
 }
@@ -1147,7 +1375,7 @@ static void
 finish_message(struct session *s)
 {
 	struct txn *tx = &s->tx;
-	int	bare = tx->dec.bare_lf || tx->dec.bare_cr;
+	int	bare = tx->dec.bare_lf || tx->dec.bare_cr, answered;
 	struct timespec data_end;	/* for session_stats.commit_time */
 
 	clock_gettime(CLOCK_MONOTONIC, &data_end);
@@ -1162,10 +1390,10 @@ finish_message(struct session *s)
 		/* Set by DATA only: RFC 5321 2.3.8, lines end in CRLF. */
 		reply(s, 550, "5.5.2", "Message contains bare CR or LF (see RFC 5321 2.3.8)");
 		log_message(s, 550, "rejected");
-	} else if (!tx->dlv.err && policy_end_of_message(s)) {
-		/* Refused or discarded by a policy server: nothing stored. */
-		if (tx->policy.discard) {
-			txn_reset(s);
+	} else if (!tx->dlv.err && (answered = filters_end_of_message(s)) != 0) {
+		/* A milter or a policy server answered: nothing is stored. */
+		if (answered == FILTER_DISCARDED) {
+			txn_reset(s);	/* a 250, not a refusal */
 			return;
 		}
 	} else if (tx->dlv.err || delivery_commit(&tx->dlv) == -1) {
@@ -1249,6 +1477,8 @@ body_read(struct session *s, int raw, uint64_t n)
 			dr = data_feed(&tx->dec, in, avail, out, &olen, &used);
 		}
 		linebuf_consume(&s->lb, used);
+		if (s->milter != NULL && !tx->too_big)
+			milter_body(s->milter, out, olen);
 		delivery_wrote(&tx->dlv, olen);
 		if (tx->dec.size > s->cf->max_message_size && !tx->too_big) {
 			tx->too_big = 1;
@@ -1273,6 +1503,8 @@ cmd_data(struct session *s, char *args)
 		reply(s, 503, "5.5.1", "Bad sequence of commands: use BDAT with BODY=BINARYMIME");
 		return 0;
 	}
+	if (milter_refuses_data(s))
+		return 0;
 	delivery_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	flush(s);
@@ -1317,6 +1549,7 @@ cmd_bdat(struct session *s, char *args)
 	if (s->state == ST_RCPT) {
 		delivery_start(s);
 		s->state = ST_BDAT;
+		milter_bdat_start(s);
 	}
 	/* All chunks of one message share one deadline. */
 	if ((r = body_read(s, 1, n)) != LB_OK) {
@@ -1333,7 +1566,10 @@ cmd_bdat(struct session *s, char *args)
 		return 0;
 	}
 	out = delivery_space(&tx->dlv, &room);
-	delivery_wrote(&tx->dlv, data_finish_raw(&tx->dec, out));
+	room = data_finish_raw(&tx->dec, out);
+	if (s->milter != NULL && !tx->too_big)
+		milter_body(s->milter, out, room);
+	delivery_wrote(&tx->dlv, room);
 	finish_message(s);
 	return 0;
 }
@@ -1547,6 +1783,12 @@ cmd_xclient(struct session *s, char *args)
 	}
 	if (screen_client(s) == -1)
 		return -1;
+	if (milter_open(s) == -1) {
+		reply(s, 421, "4.3.2", "%s Service not available, try again later",
+		    cf->hostname);
+		s->end_reason = "out of memory";
+		return -1;
+	}
 	reply(s, 220, NULL, "%s ESMTP smtpd", cf->hostname);
 	return 0;
 }
@@ -1724,6 +1966,13 @@ session_run(const struct session_conn *conn)
 		flush(s);
 		goto out;
 	}
+	if (milter_open(s) == -1) {
+		/* Unfiltered is not an option: come back later. */
+		reply(s, 421, "4.3.2", "%s Service not available, try again later",
+		    cf->hostname);
+		flush(s);
+		goto out;
+	}
 	session_loop(s);
 	flush(s);
 	txn_reset(s);
@@ -1738,6 +1987,7 @@ session_run(const struct session_conn *conn)
 		free(q);
 	}
 out:
+	milter_session_free(s->milter);
 	dnsq_free(s->dnsbl);
 	rdns_free(s->rdns);
 	free(s->rclient);

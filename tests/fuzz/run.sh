@@ -5,7 +5,7 @@
 #
 # Builds each harness tests/fuzz/fuzz_NAME.c (all of them unless NAMEs
 # are given: smtpaddr data config proxy esmtp route dnsbl dns session
-# policy, metrics, xclient) with clang's libFuzzer,
+# policy, metrics, xclient, milter) with clang's libFuzzer,
 # ASan and UBSan into fuzz-out/, copies its seed corpus
 # tests/fuzz/corpus/NAME/ into a scratch directory fuzz-out/corpus/NAME/
 # (the seeds stay as they are), and fuzzes it for SECONDS (default 60).
@@ -33,7 +33,7 @@ esac
 cd "$(dirname "$0")/../.." || exit 2
 cc=${CLANG:-clang}
 out=fuzz-out
-cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Iinclude -Itests/fuzz -Wall -Wextra"
+cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -Itests/fuzz -Wall -Wextra"
 if [ "${FUZZ_KNOWN_BUGS:-0}" != 0 ]; then
 	cflags="$cflags -DFUZZ_KNOWN_BUGS"
 fi
@@ -51,6 +51,7 @@ srcs() {
 	dns) echo "src/dns.c src/buf.c -lresolv" ;;
 	policy) echo "src/policy.c src/filterconn.c src/log.c src/buf.c" ;;
 	xclient) echo "src/xclient.c src/config.c src/filterconn.c src/dnsbl.c src/tables.c src/strindex.c src/maildir.c src/dirsync.c src/smtpaddr.c src/buf.c" ;;
+	milter) echo "src/milter.c src/buf.c src/log.c src/filterconn.c src/sockaddr.c" ;;
 	session) for f in src/*.c; do [ "$f" = src/main.c ] || printf '%s ' "$f"; done
 		echo "-lresolv" ;;
 	# metrics.c reads every module's counters: it links them all.
@@ -67,7 +68,7 @@ opts() {
 	esac
 }
 
-names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy metrics xclient}
+names=${*:-smtpaddr data config proxy esmtp route dnsbl dns session policy metrics xclient milter}
 mkdir -p "$out/artifacts" "$out/corpus" || exit 2
 failed=""
 
