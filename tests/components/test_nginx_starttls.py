@@ -176,7 +176,8 @@ class NginxStarttls(DaemonTestCase):
         self.wait_log('xclient client=[127.0.0.2] port=0 name=- helo=- proto=- login=- '
                       'destaddr=- destport=-1 proxy=[127.0.0.1]')
         self.wait_log('client=[127.0.0.2] helo="tls.client.test" from="<sender@x.test>" '
-                      'to="<tls@example.org>"')
+                      'nrcpt=1 ncopy=1')
+        self.wait_log('to="<tls@example.org>" orig_to="<tls@example.org>" status=stored')
         self.wait_log('disconnect client=[127.0.0.2] helo="tls.client.test" messages=1')
 
     def test_plain_smtp_through_nginx(self):
