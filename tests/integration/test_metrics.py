@@ -11,9 +11,11 @@ daemon's timeout short, so a dropped client is seen within seconds.
 
 import os
 import re
+import shutil
 import signal
 import smtplib
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -429,3 +431,59 @@ class Screening(DaemonTestCase):
         status, headers, body = scrape(mport, host='::1')
         self.assertEqual(status, 200)
         parse(body.decode())
+
+
+class Filters(DaemonTestCase):
+    """The policy servers' answers and the milters' decisions are
+    counted, and their refusals carry their reason."""
+    shared_daemon = False
+
+    def test_policy_and_milter_outcomes(self):
+        from miltertest import REJECT, TestMilter
+        from policyserver import PolicyServer
+
+        tmp = tempfile.mkdtemp(prefix='metrics-filters-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        policy = PolicyServer(lambda req: 'REJECT no' if
+                              req.get('recipient', '').startswith('no@') else 'DUNNO',
+                              path=os.path.join(tmp, 'policy.sock'))
+        self.addCleanup(policy.stop)
+        milter = TestMilter(path=os.path.join(tmp, 'milter.sock'))
+        self.addCleanup(milter.close)
+        milter.script['eom'] = lambda conn, data: [REJECT] if b'spam' in conn.body() else []
+        mport = free_port()
+        d = self.start_daemon(['metrics 127.0.0.1:%d' % mport,
+                               'policy_server ' + policy.spec, 'milter ' + milter.spec])
+        d.wait_listening(mport)
+        before = get(mport)
+        for name in ('smtpd_policy_answers_total', 'smtpd_milter_decisions_total',
+                     'smtpd_policy_requests_total', 'smtpd_policy_connects_total'):
+            self.assertEqual(total(before, name), 0, name)
+
+        c = RawClient(d.port)
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(250)
+        c.send('RCPT TO:<no@example.org>\r\n')
+        c.expect(550, '5.7.1')
+        c.send('RCPT TO:<user@example.org>\r\n')
+        c.expect(250)
+        c.send('DATA\r\n')
+        c.expect(354)
+        c.send('Subject: spam\r\n\r\nspam\r\n.\r\n')
+        c.expect(550, '5.7.1')
+        c.send('QUIT\r\n')
+        c.expect(221)
+
+        s = get(mport)
+        self.assertEqual(total(s, 'smtpd_policy_answers_total', action='reject'), 1)
+        self.assertEqual(total(s, 'smtpd_policy_answers_total', action='dunno'), 1)
+        self.assertEqual(total(s, 'smtpd_policy_requests_total'), 2)
+        self.assertEqual(total(s, 'smtpd_policy_connects_total'), 1)  # reused
+        self.assertEqual(total(s, 'smtpd_milter_decisions_total', decision='reject'), 1)
+        self.assertEqual(total(s, 'smtpd_refusals_total', reason='policy_service',
+                               **{'class': '5xx'}), 1)
+        self.assertEqual(total(s, 'smtpd_refusals_total', reason='milter',
+                               **{'class': '5xx'}), 1)
+        self.assertEqual(total(s, 'smtpd_messages_accepted_total'), 0)
