@@ -11,6 +11,10 @@
  * ones passed by systemd socket activation; 0, or -1 with a message in
  * err. */
 int	listener_bind(const struct config *cf, char *err, size_t errsz);
+/* listener_open - a listening socket for one "ADDR:PORT" line ("*": one
+ * dual-stack socket, or IPv4 alone without IPv6); its fd, or -1 with a
+ * message in err. The metrics listener uses it too. */
+int	listener_open(const struct config_listen *l, char *err, size_t errsz);
 /* listener_inherited - the number of listening sockets passed by the
  * service manager (LISTEN_PID is ours, LISTEN_FDS); once listener_bind()
  * has run, the number it adopted. With any, listen lines are optional. */

@@ -612,6 +612,21 @@ listener_inherited(void)
 }
 
 int
+listener_open(const struct config_listen *l, char *err, size_t errsz)
+{
+	int	fd;
+
+	if (strcmp(l->host, "*") != 0)
+		return bind_one(strchr(l->host, ':') != NULL ? AF_INET6 : AF_INET,
+		    l->host, l->port, 1, err, errsz);
+	/* One dual-stack socket; IPv4 alone if the host lacks IPv6. */
+	fd = bind_one(AF_INET6, NULL, l->port, 0, err, errsz);
+	if (fd == -1 && (errno == EAFNOSUPPORT || strstr(err, "socket:")))
+		fd = bind_one(AF_INET, NULL, l->port, 0, err, errsz);
+	return fd;
+}
+
+int
 listener_bind(const struct config *cf, char *err, size_t errsz)
 {
 	int	i, fd;
@@ -626,16 +641,9 @@ listener_bind(const struct config *cf, char *err, size_t errsz)
 	}
 	for (i = 0; i < cf->nlisten; i++) {
 		const struct config_listen *l = &cf->listen[i];
-		int any = strcmp(l->host, "*") == 0;
 		int v6 = strchr(l->host, ':') != NULL;
 
-		if (any) {
-			/* One dual-stack socket; IPv4 alone if the host lacks IPv6. */
-			fd = bind_one(AF_INET6, NULL, l->port, 0, err, errsz);
-			if (fd == -1 && (errno == EAFNOSUPPORT || strstr(err, "socket:")))
-				fd = bind_one(AF_INET, NULL, l->port, 0, err, errsz);
-		} else
-			fd = bind_one(v6 ? AF_INET6 : AF_INET, l->host, l->port, 1, err, errsz);
+		fd = listener_open(l, err, errsz);
 		if (fd == -1)
 			return -1;
 		lk.fds[lk.nfds] = fd;

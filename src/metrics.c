@@ -190,7 +190,6 @@ static const char	*status_text(int);
 static void		respond(int, int, int, struct metrics_out *, long long);
 static void		serve(int, struct metrics_out *);
 static void		*metrics_loop(void *);
-static int		open_socket(int, const char *, uint16_t, int, char *, size_t);
 
 static long long
 now_ms(void)
@@ -787,61 +786,13 @@ metrics_loop(void *arg)
 	return NULL;
 }
 
-/* open_socket - a listening socket for family/host/port (host NULL:
- * any); its fd, or -1 with a message in err. */
-static int
-open_socket(int family, const char *host, uint16_t port, int v6only,
-    char *err, size_t errsz)
-{
-	struct sockaddr_storage ss;
-	socklen_t	 len;
-	int		 fd, on = 1, e;
-
-	memset(&ss, 0, sizeof ss);
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		if (host != NULL && inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			goto badaddr;
-		len = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		if (host != NULL && inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			goto badaddr;
-		len = sizeof *sin6;
-	}
-	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1) {
-		snprintf(err, errsz, "metrics: socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 64) == -1) {
-		e = errno;
-		snprintf(err, errsz, "metrics: cannot listen on %s port %u: %s%s",
-		    host ? host : (family == AF_INET ? "0.0.0.0" : "::"), port,
-		    strerror(e), e == EADDRINUSE ? " (another server is listening there)" : "");
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-badaddr:
-	snprintf(err, errsz, "metrics: bad address %s", host);
-	errno = EINVAL;
-	return -1;
-}
-
 int
 metrics_bind(const struct config *cf, char *err, size_t errsz)
 {
 	const struct config_listen *m = &cf->metrics;
 	const char	*env;
-	int		 any, v6;
+	char		 why[256];
+	int		 v6;
 
 	started_wall = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &started_mono);
@@ -853,18 +804,11 @@ metrics_bind(const struct config *cf, char *err, size_t errsz)
 		if (v >= 50 && v <= 60000)
 			ms.timeout_ms = (int)v;
 	}
-	any = strcmp(m->host, "*") == 0;
 	v6 = strchr(m->host, ':') != NULL;
-	if (any) {
-		/* One dual-stack socket; IPv4 alone if the host lacks IPv6. */
-		ms.fd = open_socket(AF_INET6, NULL, m->port, 0, err, errsz);
-		if (ms.fd == -1 && errno == EAFNOSUPPORT)
-			ms.fd = open_socket(AF_INET, NULL, m->port, 0, err, errsz);
-	} else
-		ms.fd = open_socket(v6 ? AF_INET6 : AF_INET, m->host, m->port, 1,
-		    err, errsz);
-	if (ms.fd == -1)
+	if ((ms.fd = listener_open(m, why, sizeof why)) == -1) {
+		snprintf(err, errsz, "metrics: %s", why);
 		return -1;
+	}
 	snprintf(ms.name, sizeof ms.name, "%s%s%s:%u", v6 ? "[" : "", m->host,
 	    v6 ? "]" : "", m->port);
 	return 0;

@@ -347,7 +347,7 @@ class Config(DaemonTestCase):
         except AssertionError:
             pass
         self.assertEqual(d.proc.wait(10), 1)
-        self.assertIn('metrics: cannot listen on 127.0.0.1', d.stderr())
+        self.assertIn('metrics: cannot bind 127.0.0.1 port', d.stderr())
 
 
 class Screening(DaemonTestCase):
