@@ -10,6 +10,7 @@
 #ifndef FILTERCONN_H
 #define FILTERCONN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -46,8 +47,13 @@ int	filter_write(int fd, const void *buf, size_t len, long long deadline);
  * (errno; ETIMEDOUT past the deadline).
  */
 ssize_t	filter_read(int fd, void *buf, size_t len, long long deadline);
-/* filter_read_full - exactly len bytes, or -1 (a close counts as EPIPE). */
-int	filter_read_full(int fd, void *buf, size_t len, long long deadline);
+/*
+ * filter_read_full - exactly len bytes, or -1 (a close counts as EPIPE).
+ * stop: a session's stop word (linebuf.h), or NULL; once it is
+ * LB_STOPPED the wait ends within half a second (ECANCELED).
+ */
+int	filter_read_full(int fd, void *buf, size_t len, long long deadline,
+	    atomic_int *stop);
 /* filter_alive - 1 if an idle connection is still open with nothing
  * unread (a server may close it while it waits in a pool). */
 int	filter_alive(int fd);

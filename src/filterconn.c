@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "filterconn.h"
+#include "linebuf.h"
 
 int
 filter_addr_parse(const char *spec, struct filter_addr *fa, char *err,
@@ -215,13 +216,23 @@ filter_read(int fd, void *buf, size_t len, long long deadline)
 }
 
 int
-filter_read_full(int fd, void *buf, size_t len, long long deadline)
+filter_read_full(int fd, void *buf, size_t len, long long deadline,
+    atomic_int *stop)
 {
-	char	*p = buf;
-	ssize_t	 n;
+	char		*p = buf;
+	long long	 slice;
+	ssize_t		 n;
 
 	while (len > 0) {
-		n = filter_read(fd, p, len, deadline);
+		if (stop != NULL && atomic_load(stop) == LB_STOPPED) {
+			errno = ECANCELED;
+			return -1;
+		}
+		/* Half-second slices: a stop is seen that soon. */
+		slice = stop != NULL ? filter_deadline(0) + 500 : deadline;
+		n = filter_read(fd, p, len, slice < deadline ? slice : deadline);
+		if (n == -1 && errno == ETIMEDOUT && slice < deadline)
+			continue;
 		if (n == 0)
 			errno = EPIPE;
 		if (n <= 0)

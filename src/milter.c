@@ -660,35 +660,6 @@ send_packet(struct milter_session *m, struct milter *f, int cmd, const char *a,
 	return 0;
 }
 
-/* read_full - len bytes from f before the deadline, looking at the
- * stop word every half second (a shutdown does not wait for a filter):
- * 0, or -1 with errno (ECANCELED: stopping). */
-static int
-read_full(const struct milter_session *m, const struct milter *f, char *p,
-    size_t len, long long deadline)
-{
-	long long	slice;
-	ssize_t		n;
-
-	while (len > 0) {
-		if (m->stop != NULL && atomic_load(m->stop) == LB_STOPPED) {
-			errno = ECANCELED;
-			return -1;
-		}
-		slice = filter_deadline(0) + 500;
-		n = filter_read(f->fd, p, len, slice < deadline ? slice : deadline);
-		if (n == -1 && errno == ETIMEDOUT && slice < deadline)
-			continue;
-		if (n == 0)
-			errno = EPIPE;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* read_packet - one reply: its command and data (malloc'd, NUL after
  * it); 0, or -1 with *why. The length is checked before anything else
  * is read. */
@@ -700,14 +671,14 @@ read_packet(const struct milter_session *m, struct milter *f, long long deadline
 	uint32_t n;
 
 	*data = NULL;
-	if (read_full(m, f, hdr, sizeof hdr, deadline) == -1)
+	if (filter_read_full(f->fd, hdr, sizeof hdr, deadline, m->stop) == -1)
 		goto ioerr;
 	n = get32(hdr);
 	if (n < 1 || n - 1 > MILTER_PACKET_MAX) {
 		*why = "reply length out of range";
 		return -1;
 	}
-	if (read_full(m, f, &c, 1, deadline) == -1)
+	if (filter_read_full(f->fd, &c, 1, deadline, m->stop) == -1)
 		goto ioerr;
 	*cmd = (unsigned char)c;
 	*len = n - 1;
@@ -715,7 +686,7 @@ read_packet(const struct milter_session *m, struct milter *f, long long deadline
 		*why = "out of memory";
 		return -1;
 	}
-	if (*len > 0 && read_full(m, f, *data, *len, deadline) == -1) {
+	if (*len > 0 && filter_read_full(f->fd, *data, *len, deadline, m->stop) == -1) {
 		free(*data);
 		*data = NULL;
 		goto ioerr;

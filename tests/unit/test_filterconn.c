@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "filterconn.h"
+#include "linebuf.h"
 #include "unit.h"
 
 static int
@@ -82,17 +83,41 @@ test_deadlines(void)
 	/* Data, then a short read that the peer's close ends. */
 	CHECK_EQ_INT(filter_write(sv[1], "abc", 3, filter_deadline(1)), 0);
 	CHECK_EQ_INT(filter_alive(sv[0]), 0);	/* unread bytes */
-	CHECK_EQ_INT(filter_read_full(sv[0], buf, 3, filter_deadline(1)), 0);
+	CHECK_EQ_INT(filter_read_full(sv[0], buf, 3, filter_deadline(1), NULL), 0);
 	CHECK(memcmp(buf, "abc", 3) == 0);
 	CHECK_EQ_INT(filter_write(sv[1], "de", 2, filter_deadline(1)), 0);
 	close(sv[1]);
 	errno = 0;
-	CHECK_EQ_INT(filter_read_full(sv[0], buf, 3, filter_deadline(1)), -1);
+	CHECK_EQ_INT(filter_read_full(sv[0], buf, 3, filter_deadline(1), NULL), -1);
 	CHECK_EQ_INT(errno, EPIPE);
 	CHECK_EQ_INT(filter_alive(sv[0]), 0);	/* closed */
 	/* Writing to a closed peer is an error, not a SIGPIPE. */
 	CHECK_EQ_INT(filter_write(sv[0], "x", 1, filter_deadline(1)), -1);
 	close(sv[0]);
+}
+
+/* A stop word ends a wait long before its deadline. */
+static void
+test_stop_word(void)
+{
+	atomic_int	stop = LB_WAITING;
+	int		sv[2];
+	char		buf[4];
+	long long	t0;
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	atomic_store(&stop, LB_STOPPED);
+	t0 = filter_deadline(0);
+	errno = 0;
+	CHECK_EQ_INT(filter_read_full(sv[0], buf, sizeof buf, filter_deadline(30), &stop), -1);
+	CHECK_EQ_INT(errno, ECANCELED);
+	CHECK(filter_deadline(0) - t0 < 5000);
+	/* Not stopped: the bytes are read. */
+	atomic_store(&stop, LB_WAITING);
+	CHECK_EQ_INT(filter_write(sv[1], "abcd", 4, filter_deadline(1)), 0);
+	CHECK_EQ_INT(filter_read_full(sv[0], buf, sizeof buf, filter_deadline(1), &stop), 0);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 static void
@@ -121,6 +146,7 @@ main(void)
 	RUN(test_addresses);
 	RUN(test_bad_addresses);
 	RUN(test_deadlines);
+	RUN(test_stop_word);
 	RUN(test_connect_refused);
 	return unit_done();
 }
