@@ -26,7 +26,8 @@ DIRECTIVES = ('listen', 'proxy_from', 'hostname', 'domain', 'mailbox',
               'reverse_dns', 'allow', 'error_delay', 'max_connection_rate',
               'max_message_rate',
               'policy_server', 'policy_timeout', 'policy_failure',
-              'policy_end_of_data', 'metrics', 'xclient_from')
+              'policy_end_of_data', 'metrics', 'xclient_from',
+              'milter', 'milter_timeout', 'milter_failure')
 
 NO_SUCH_USER = 'smtpd-no-such-user'
 
@@ -283,6 +284,12 @@ class Print(Tool):
             'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
             'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30',
             'xclient_from 127.0.0.1', 'xclient_from 2001:db8::/64',
+            'policy_server unix:/run/postgrey.sock',
+            'policy_server inet:127.0.0.1:10023', 'policy_timeout 5',
+            'policy_failure dunno', 'policy_end_of_data yes',
+            'milter unix:/run/opendkim.sock', 'milter inet:[::1]:11332',
+            'milter_timeout 60', 'milter_failure accept',
+            'metrics 127.0.0.1:%d' % free_port(),
         ])
         expect = [
             'listen 127.0.0.1:%d' % port, 'listen [::1]:%d proxy' % port,
@@ -301,10 +308,16 @@ class Print(Tool):
             'dnsbl_threshold 2', 'resolver [::1]:5353', 'dns_timeout 3',
             'reverse_dns yes', 'allow 192.0.2.0/24', 'allow 2001:db8::/48',
             'error_delay 1', 'max_connection_rate 60', 'max_message_rate 30',
-            'xclient_from 127.0.0.1/32', 'xclient_from 2001:db8::/64']
+            'xclient_from 127.0.0.1/32', 'xclient_from 2001:db8::/64',
+            'policy_server unix:/run/postgrey.sock',
+            'policy_server inet:127.0.0.1:10023', 'policy_timeout 5',
+            'policy_failure dunno', 'policy_end_of_data yes',
+            'milter unix:/run/opendkim.sock', 'milter inet:[::1]:11332',
+            'milter_timeout 60', 'milter_failure accept']
         for line in expect:
             self.assertRegex(out, '(?m)^%s$' % re.escape(line))
         self.assertRegex(out, r'(?m)^listen \*:\d+$')
+        self.assertRegex(out, r'(?m)^metrics 127\.0\.0\.1:\d+$')
 
     def test_data_timeout_follows_timeout(self):
         out = self.roundtrip(self.base() + ['timeout 42'])
