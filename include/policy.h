@@ -74,6 +74,8 @@ struct policy_req {
 	const char	*server_address;
 	int		 server_port;
 	unsigned long long size;	/* MAIL SIZE=, or the actual size */
+	atomic_int	*stop;		/* the session's stop word (linebuf.h),
+					 * or NULL */
 	/* for the log lines */
 	unsigned long	 session;
 	const char	*client;	/* the client's address literal */

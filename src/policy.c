@@ -38,6 +38,7 @@
 
 #include "buf.h"
 #include "filterconn.h"
+#include "linebuf.h"
 #include "log.h"
 #include "policy.h"
 
@@ -439,10 +440,11 @@ pool_give(struct pool *p, int fd)
  */
 static ssize_t
 exchange(int fd, const char *req, size_t rlen, char *buf, long long deadline,
-    int *got, int *extra, const char **why)
+    atomic_int *stop, int *got, int *extra, const char **why)
 {
-	size_t	len = 0, end;
-	ssize_t	n;
+	size_t		len = 0, end;
+	ssize_t		n;
+	long long	slice;
 
 	*got = *extra = 0;
 	if (filter_write(fd, req, rlen, deadline) == -1) {
@@ -450,7 +452,20 @@ exchange(int fd, const char *req, size_t rlen, char *buf, long long deadline,
 		return -1;
 	}
 	for (;;) {
-		n = filter_read(fd, buf + len, POLICY_REPLY_MAX - len, deadline);
+		/* Half-second slices with a stop word: a shutdown does not
+		 * wait out policy_timeout. */
+		slice = deadline;
+		if (stop != NULL) {
+			if (atomic_load(stop) == LB_STOPPED) {
+				*why = "stopping";
+				return -1;
+			}
+			if ((slice = filter_deadline(0) + 500) > deadline)
+				slice = deadline;
+		}
+		n = filter_read(fd, buf + len, POLICY_REPLY_MAX - len, slice);
+		if (n == -1 && errno == ETIMEDOUT && slice < deadline)
+			continue;
 		if (n == -1) {
 			*why = errno == ETIMEDOUT ? "timeout waiting for the reply" :
 			    "read error";
@@ -481,7 +496,7 @@ exchange(int fd, const char *req, size_t rlen, char *buf, long long deadline,
  */
 static ssize_t
 ask(const struct config *cf, const struct filter_addr *fa, const char *req,
-    size_t rlen, char *buf, const char **why)
+    size_t rlen, char *buf, atomic_int *stop, const char **why)
 {
 	struct pool *p = pool_of(fa);
 	long long deadline = filter_deadline(cf->policy_timeout);
@@ -501,7 +516,7 @@ ask(const struct config *cf, const struct filter_addr *fa, const char *req,
 			atomic_fetch_add(&policy_stats.connects, 1);
 		} else
 			atomic_fetch_add(&policy_stats.reused, 1);
-		n = exchange(fd, req, rlen, buf, deadline, &got, &extra, why);
+		n = exchange(fd, req, rlen, buf, deadline, stop, &got, &extra, why);
 		if (n >= 0) {
 			if (extra)
 				close(fd);
@@ -676,7 +691,7 @@ policy_check(const struct config *cf, struct policy_txn *pt,
 		memset(r, 0, sizeof *r);
 		if (rlen == 0)
 			fail = "request too long";
-		else if ((n = ask(cf, fa, b->req, rlen, b->reply, &why)) == -1)
+		else if ((n = ask(cf, fa, b->req, rlen, b->reply, rq->stop, &why)) == -1)
 			fail = why;
 		else if (policy_parse_reply(b->reply, (size_t)n, r, &why) == -1)
 			fail = why;

@@ -6,8 +6,10 @@ policyserver.py, on a unix socket and on loopback TCP."""
 import os
 import re
 import shutil
+import signal
 import smtplib
 import tempfile
+import time
 import threading
 import unittest
 
@@ -520,6 +522,28 @@ class Failure(unittest.TestCase):
         _, r = self.rcpt(d)
         self.assertEqual((r.code, r.enhanced), (451, '4.3.5'), r)
         self.assertIn('timeout waiting for the reply', d.stderr(100000))
+
+    def test_shutdown_does_not_wait_for_a_server(self):
+        srv = self.server(lambda req: HANG, 'slow')
+        d = self.daemon(srv, 'policy_timeout 60')
+        c = RawClient(d.port, timeout=15)
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(250)
+        c.send('RCPT TO:<user@%s>\r\n' % DOMAIN)
+        # The session waits for the server's answer to that RCPT.
+        deadline = time.monotonic() + 10
+        while not srv.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(srv.requests)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        r = c.read_reply()
+        self.assertEqual((r.code, r.enhanced), (451, '4.3.5'), r)
+        self.assertEqual(d.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - t0, 10)  # not policy_timeout's 60
+        self.assertIn('stopping', d.stderr(100000))
 
     def test_timeout_with_policy_failure_dunno_accepts(self):
         srv = self.server(lambda req: HANG)
