@@ -166,14 +166,21 @@ log_reject(const struct session *s, int code, const char *esc, const char *text,
 	free(q);
 }
 
-/* sleep_seconds - whole seconds, through signals. */
+/* sleep_unless_stopped - whole seconds, through signals, in quarter
+ * seconds that each look at the stop word: a shutdown ends the sleep. */
 static void
-sleep_seconds(int secs)
+sleep_unless_stopped(atomic_int *stop, int secs)
 {
-	struct timespec	ts = { .tv_sec = secs, .tv_nsec = 0 };
+	struct timespec	ts;
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	for (int quarter = 0; quarter < secs * 4; quarter++) {
+		if (stop != NULL && atomic_load(stop) == LB_STOPPED)
+			return;
+		ts.tv_sec = 0;
+		ts.tv_nsec = 250 * 1000000L;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
 }
 
 static void	flush(struct session *);
@@ -190,7 +197,7 @@ reply_common(struct session *s, int code, int more, const char *esc,
 		/* A tarpit (Postfix's smtpd_error_sleep_time): what is
 		 * queued goes first, so the client sees the wait here. */
 		flush(s);
-		sleep_seconds(s->cf->error_delay);
+		sleep_unless_stopped(s->lb.stop, s->cf->error_delay);
 	}
 	text = reply_vadd(&s->out, code, more, esc, &tlen, fmt, ap);
 	log_debug("session=%lu >>> %d%c%s%s%.*s", s->id, code, more ? '-' : ' ',

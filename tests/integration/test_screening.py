@@ -1,6 +1,7 @@
 """Screening (issue 18): error_delay, allow, rate limits, DNS lists,
 reverse_dns. Every DNS question goes to dnsserver.py on loopback."""
 
+import signal
 import socket
 import time
 import unittest
@@ -44,6 +45,24 @@ class ErrorDelay(DaemonTestCase):
         c.send('BOGUS\r\n')
         c.expect(500)
         self.assertLess(self.timed(c, 'BOGUS', 500), 0.5)
+
+
+class ErrorDelayStop(DaemonTestCase):
+    """A shutdown does not wait out an error_delay sleep."""
+    shared_daemon = False
+
+    def test_shutdown_ends_the_sleep(self):
+        d = self.start_daemon(['error_delay 30'])
+        c = RawClient(d.port, timeout=15)
+        self.addCleanup(c.close)
+        c.send('NOSUCH\r\n')
+        c.expect(500)
+        c.send('NOSUCH\r\n')     # its reply waits 30 s
+        time.sleep(0.5)             # let the session start sleeping
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(15), 0)
+        self.assertLess(time.monotonic() - t0, 10)
 
 
 class Rates(DaemonTestCase):
