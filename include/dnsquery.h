@@ -14,10 +14,12 @@ struct dnsq;	/* one session's look-ups in flight */
  * dnsq_start - ask every dnsbl list of cf about the client (family and
  * address bytes of sockaddr_key) at once: one UDP query per list not
  * already cached, all on one socket, sent now. Never waits. NULL when
- * out of memory (the client is then not screened; logged).
+ * out of memory (the client is then not screened; logged). stop: the
+ * session's stop word (linebuf.h) or NULL; once set, no wait goes on
+ * (here and in rdns_*), and what has not come counts as no answer.
  */
 struct dnsq *dnsq_start(const struct config *cf, int family,
-	    const unsigned char addr[16], unsigned long sid);
+	    const unsigned char addr[16], unsigned long sid, atomic_int *stop);
 /*
  * dnsq_collect - wait (at most what is left of dns_timeout since
  * dnsq_start) for the answers, score them and log the decision once.
@@ -48,7 +50,7 @@ extern struct dnsq_stats dnsq_stats;
  */
 struct rdns;
 struct rdns *rdns_start(const struct config *cf, int family,
-	    const unsigned char addr[16]);
+	    const unsigned char addr[16], atomic_int *stop);
 const char *rdns_collect(struct rdns *r, unsigned long sid, const char *client);
 void	rdns_free(struct rdns *r);
 

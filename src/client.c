@@ -128,9 +128,9 @@ client_screen(struct session *s)
 	 * greeting. No dnsbl line, no query. A name the proxy gave
 	 * (rclient) is not looked up again. */
 	if (cf->ndnsbl > 0 && !s->allowed && s->family != AF_UNSPEC)
-		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id);
+		s->dnsbl = dnsq_start(cf, s->family, s->key, s->id, s->lb.stop);
 	if (cf->reverse_dns && s->family != AF_UNSPEC && s->rclient == NULL)
-		s->rdns = rdns_start(cf, s->family, s->key);
+		s->rdns = rdns_start(cf, s->family, s->key, s->lb.stop);
 	return 0;
 }
 

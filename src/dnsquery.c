@@ -28,6 +28,7 @@
 #include "dns.h"
 #include "dnsbl.h"
 #include "dnsquery.h"
+#include "linebuf.h"
 #include "log.h"
 #include "smtpaddr.h"
 
@@ -48,6 +49,7 @@ struct query {
 
 struct dnsq {
 	const struct config *cf;
+	atomic_int	*stop;		/* the session's stop word, or NULL */
 	unsigned long	 sid;
 	int		 fd;		/* -1: nothing in flight */
 	struct timespec	 deadline;
@@ -198,7 +200,7 @@ resolver_socket(const struct config *cf, res_state rs)
 
 struct dnsq *
 dnsq_start(const struct config *cf, int family, const unsigned char addr[16],
-    unsigned long sid)
+    unsigned long sid, atomic_int *stop)
 {
 	struct dnsq	*d;
 	struct __res_state *rs;
@@ -210,6 +212,7 @@ dnsq_start(const struct config *cf, int family, const unsigned char addr[16],
 		return NULL;
 	}
 	d->cf = cf;
+	d->stop = stop;
 	d->sid = sid;
 	d->fd = -1;
 	d->zone = "";
@@ -329,6 +332,35 @@ pending(const struct dnsq *d)
 	return n;
 }
 
+/*
+ * wait_readable - poll fd until it is readable (0) or the deadline
+ * passes, poll fails or the stop word is set (-1). The wait is cut in
+ * quarter seconds that each look at the stop word: a shutdown does not
+ * wait out dns_timeout.
+ */
+static int
+wait_readable(int fd, const struct timespec *deadline, atomic_int *stop)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	struct timespec	now;
+	long		ms;
+	int		n;
+
+	for (;;) {
+		if (stop != NULL && atomic_load(stop) == LB_STOPPED)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+		    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0)
+			return -1;
+		if ((n = poll(&pfd, 1, ms > 250 ? 250 : (int)ms)) > 0)
+			return 0;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
 int
 dnsq_collect(struct dnsq *d, const char *client, const char **zone)
 {
@@ -340,20 +372,9 @@ dnsq_collect(struct dnsq *d, const char *client, const char **zone)
 		*zone = d->zone;
 		return d->score;
 	}
-	while (d->fd != -1 && pending(d) > 0) {
-		struct pollfd	pfd = { .fd = d->fd, .events = POLLIN };
-		struct timespec	now;
-		long		ms;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (d->deadline.tv_sec - now.tv_sec) * 1000 +
-		    (d->deadline.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
-			break;
-		if (poll(&pfd, 1, (int)ms) == -1 && errno != EINTR)
-			break;
+	while (d->fd != -1 && pending(d) > 0 &&
+	    wait_readable(d->fd, &d->deadline, d->stop) == 0)
 		receive(d);
-	}
 	if (d->fd != -1)
 		close(d->fd);
 	d->fd = -1;
@@ -426,6 +447,7 @@ dnsq_free(struct dnsq *d)
 
 struct rdns {
 	const struct config *cf;
+	atomic_int	*stop;		/* the session's stop word, or NULL */
 	int		 fd;
 	int		 family;
 	unsigned char	 addr[16];
@@ -474,10 +496,6 @@ rdns_wait(struct rdns *r, int qtype, struct dns_answer *a)
 	ssize_t		 n;
 
 	for (;;) {
-		struct pollfd	pfd = { .fd = r->fd, .events = POLLIN };
-		struct timespec	now;
-		long		ms;
-
 		while ((n = recv(r->fd, pkt, sizeof pkt, 0)) > 0) {
 			if (dns_parse_answer(pkt, (size_t)n, qtype, a, &why) == 0 &&
 			    a->id == r->id && strcasecmp(a->qname, r->qname) == 0) {
@@ -489,22 +507,16 @@ rdns_wait(struct rdns *r, int qtype, struct dns_answer *a)
 				return 0;
 			}
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (r->deadline.tv_sec - now.tv_sec) * 1000 +
-		    (r->deadline.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0) {
+		if (wait_readable(r->fd, &r->deadline, r->stop) == -1) {
 			r->why = "no answer in time";
-			return -1;
-		}
-		if (poll(&pfd, 1, (int)ms) == -1 && errno != EINTR) {
-			r->why = "poll failed";
 			return -1;
 		}
 	}
 }
 
 struct rdns *
-rdns_start(const struct config *cf, int family, const unsigned char addr[16])
+rdns_start(const struct config *cf, int family, const unsigned char addr[16],
+    atomic_int *stop)
 {
 	struct rdns	*r;
 	char		 name[DNS_NAME_MAX];
@@ -512,6 +524,7 @@ rdns_start(const struct config *cf, int family, const unsigned char addr[16])
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
 	r->cf = cf;
+	r->stop = stop;
 	r->fd = -1;
 	r->family = family;
 	memcpy(r->addr, addr, 16);

@@ -65,6 +65,32 @@ class ErrorDelayStop(DaemonTestCase):
         self.assertLess(time.monotonic() - t0, 10)
 
 
+class DnsWaitStop(DaemonTestCase):
+    """A shutdown does not wait out dns_timeout for a list that never
+    answers (the session waits for it at MAIL)."""
+    shared_daemon = False
+
+    def test_shutdown_ends_the_wait(self):
+        dns = DNSServer()
+        self.addCleanup(dns.close)
+        dns.behave(reverse4('127.0.0.1', 'bl.test'), 'drop')
+        d = self.start_daemon(['resolver 127.0.0.1:%d' % dns.port,
+                               'dnsbl bl.test', 'dns_timeout 60'])
+        c = RawClient(d.port, timeout=15)
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        deadline = time.monotonic() + 10
+        while dns.total() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(dns.total(), 1)
+        time.sleep(0.3)             # the session waits for the answer
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(15), 0)
+        self.assertLess(time.monotonic() - t0, 10)
+
+
 class Rates(DaemonTestCase):
     extra_config = ['max_connection_rate 3', 'max_message_rate 2',
                     'allow 127.0.0.9/32']
