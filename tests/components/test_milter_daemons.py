@@ -3,10 +3,12 @@ test_milter_daemons.py - smtpd's milter client against real milters from
 Debian: OpenDKIM (/usr/sbin/opendkim) verifying DKIM signatures, and
 rspamd (/usr/bin/rspamd) with its proxy worker speaking the milter
 protocol. Each runs privately in a temporary directory on a unix socket
-or a loopback port; nothing leaves the machine (OpenDKIM reads the
-public key from a file: TestPublicKeys).
+or a loopback port; nothing leaves the machine (OpenDKIM fetches the
+signer's public key from dnsserver.py on loopback; rspamd's DNS goes to
+a closed loopback port).
 """
 
+import base64
 import grp
 import os
 import pwd
@@ -18,6 +20,7 @@ import tempfile
 import time
 import unittest
 
+from dnsserver import DNSServer
 from harness import Daemon, RawClient, split_trace, all_new_files, free_port
 
 OPENDKIM = '/usr/sbin/opendkim'
@@ -78,7 +81,20 @@ def deliver(d, msg, rcpt='user@example.org', mail_from='a@sender.test'):
         c.close()
 
 
+# The signing domain. Not under .test: libunbound, OpenDKIM's resolver,
+# answers every .test name NXDOMAIN itself (a built-in local zone, RFC
+# 6761) without asking the forwarder; .example is reserved as well (RFC
+# 2606) and goes out to the forwarder, which is dnsserver.py.
+DKIM_DOMAIN = 'sender.example'
+SELECTOR = 'sel'
+
+
 class TestOpenDKIM(unittest.TestCase):
+    """OpenDKIM verifying; the public key is a TXT record of dnsserver.py
+    (SELECTOR._domainkey.DKIM_DOMAIN, 2048-bit RSA: longer than one
+    255-byte character-string) on a free loopback port, named by
+    OpenDKIM's Nameservers as 127.0.0.1@PORT (libunbound's forwarder
+    syntax), so no other resolver is ever asked."""
 
     @classmethod
     def setUpClass(cls):
@@ -91,17 +107,18 @@ class TestOpenDKIM(unittest.TestCase):
         der = subprocess.run(['openssl', 'rsa', '-in', key, '-pubout', '-outform', 'DER'],
                              check=True, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL).stdout
-        import base64
-        with open(os.path.join(cls.tmp, 'keys'), 'w') as f:
-            f.write('sel._domainkey.sender.test v=DKIM1; k=rsa; p=%s\n'
-                    % base64.b64encode(der).decode())
         cls.key = key
+        cls.key_name = '%s._domainkey.%s' % (SELECTOR, DKIM_DOMAIN)
+        record = 'v=DKIM1; k=rsa; p=' + base64.b64encode(der).decode()
+        assert len(record) > 255, len(record)
+        cls.dns = DNSServer()
+        cls.dns.add(cls.key_name, 'TXT', record)
         cls.sock = os.path.join(cls.tmp, 'dkim.sock')
         conf = os.path.join(cls.tmp, 'opendkim.conf')
         with open(conf, 'w') as f:
             f.write('Background no\nMode v\nSocket local:%s\nPidFile %s/pid\n'
-                    'TestPublicKeys %s/keys\nAuthservID mx.test\nSyslog no\n'
-                    'AlwaysAddARHeader yes\n' % (cls.sock, cls.tmp, cls.tmp))
+                    'Nameservers 127.0.0.1@%d\nAuthservID mx.test\nSyslog no\n'
+                    'AlwaysAddARHeader yes\n' % (cls.sock, cls.tmp, cls.dns.port))
         cls.log = os.path.join(cls.tmp, 'opendkim.log')
         cls.logf = open(cls.log, 'wb')
         cls.proc = subprocess.Popen([OPENDKIM, '-f', '-x', conf], stdout=cls.logf,
@@ -119,6 +136,7 @@ class TestOpenDKIM(unittest.TestCase):
     def tearDownClass(cls):
         stop(cls.proc)
         cls.logf.close()
+        cls.dns.close()
         d = getattr(cls, 'd', None)
         if d is not None:
             try:
@@ -130,14 +148,14 @@ class TestOpenDKIM(unittest.TestCase):
     def setUp(self):
         self.d.clear_spool()
 
-    def signed(self, canon='simple'):
-        msg = (b'From: Alice <a@sender.test>\r\nTo: user@example.org\r\n'
+    def signed(self, canon='simple', selector=SELECTOR):
+        msg = (b'From: Alice <a@sender.example>\r\nTo: user@example.org\r\n'
                b'Subject:  signed,\r\n\twith a fold\r\n'
                b'Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n'
-               b'Message-ID: <1@sender.test>\r\n\r\nHello, this is signed.\r\n'
+               b'Message-ID: <1@sender.example>\r\n\r\nHello, this is signed.\r\n'
                b'Second line.\r\n')
-        p = subprocess.run([DKIMSIGN, '--hcanon', canon, '--bcanon', canon, 'sel',
-                            'sender.test', self.key], input=msg, stdout=subprocess.PIPE,
+        p = subprocess.run([DKIMSIGN, '--hcanon', canon, '--bcanon', canon, selector,
+                            DKIM_DOMAIN, self.key], input=msg, stdout=subprocess.PIPE,
                            check=True, timeout=30)
         out = p.stdout
         self.assertTrue(out.startswith(b'DKIM-Signature:'), out[:200])
@@ -163,7 +181,11 @@ class TestOpenDKIM(unittest.TestCase):
             ar = self.stored_ar()
             self.assertIn('mx.test', ar)
             self.assertIn('dkim=pass', ar, canon)
-            self.assertIn('header.d=sender.test', ar)
+            self.assertIn('header.d=sender.example', ar)
+            self.assertIn('header.s=sel', ar)
+        # The key came over DNS: OpenDKIM asked dnsserver.py for the
+        # selector's TXT record (libunbound may cache it after that).
+        self.assertGreaterEqual(self.dns.count(self.key_name), 1)
 
     def test_tampered_message_fails(self):
         msg = self.signed().replace(b'Hello, this is signed.', b'Hello, this is forged.')
@@ -171,6 +193,20 @@ class TestOpenDKIM(unittest.TestCase):
         self.assertEqual(r.code, 250, r)
         ar = self.stored_ar()
         self.assertIn('dkim=fail', ar)
+        self.assertNotIn('dkim=pass', ar)
+
+    def test_unknown_selector_does_not_pass(self):
+        # Signed with the right key under a selector the DNS server has no
+        # record for (NXDOMAIN): OpenDKIM finds no key, so no pass.
+        name = 'nokey._domainkey.' + DKIM_DOMAIN
+        r = deliver(self.d, self.signed(selector='nokey'))
+        self.assertEqual(r.code, 250, r)
+        ar = self.stored_ar()
+        self.assertNotIn('dkim=pass', ar)
+        self.assertIn('dkim=fail', ar)
+        self.assertIn('key not found in DNS', ar)
+        self.assertIn('header.s=nokey', ar)
+        self.assertGreaterEqual(self.dns.count(name), 1)
 
 
 # rspamd's own configuration (/etc/rspamd/rspamd.conf) with a private

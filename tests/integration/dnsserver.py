@@ -3,6 +3,9 @@
 Answers A, AAAA, PTR and TXT from a table; a name may instead be set to
 be dropped, delayed, answered SERVFAIL. Records every question, so a
 test can count them. Unknown names get NXDOMAIN (with an SOA, TTL 300).
+A TXT value longer than 255 bytes (a DKIM key) goes out as several
+character-strings of at most 255 bytes in the one record, as RFC 1035
+and RFC 6376 3.6.2.2 have it; a tuple of strings gives them explicitly.
 
     dns = DNSServer()            # 127.0.0.1, a free port; dns.port
     dns.add('2.0.0.127.bl.test', 'A', '127.0.0.2', ttl=300)
@@ -34,6 +37,22 @@ def decode_name(pkt, off):
             return '.'.join(labels), off + 1
         labels.append(pkt[off + 1:off + 1 + n].decode('ascii', 'replace'))
         off += 1 + n
+
+
+def txt_rdata(value):
+    """TXT RDATA: one or more <length><bytes> character-strings. A str
+    is cut into 255-byte pieces; a tuple or list names the pieces."""
+    if isinstance(value, (tuple, list)):
+        pieces = [v.encode() for v in value]
+    else:
+        v = value.encode()
+        pieces = [v[i:i + 255] for i in range(0, len(v), 255)] or [b'']
+    out = b''
+    for piece in pieces:
+        if len(piece) > 255:
+            raise ValueError('TXT character-string longer than 255 bytes')
+        out += bytes([len(piece)]) + piece
+    return out
 
 
 def nibble_name(addr6, zone):
@@ -89,8 +108,7 @@ class DNSServer:
         if rtype == 12:
             return encode_name(value)
         if rtype == 16:
-            v = value.encode()
-            return bytes([len(v)]) + v
+            return txt_rdata(value)
         raise ValueError(rtype)
 
     def _serve(self):
