@@ -17,16 +17,6 @@ from harness import (DOMAIN, HELO, REPO_ROOT, DaemonTestCase, RawClient, free_po
                      run_smtpd, split_trace)
 from policyserver import CLOSE, HANG, PolicyServer, Raw, Split
 
-# delivery_edit (the header edits at end of data) is still the stub that
-# fails with ENOSYS: PREPEND at END-OF-MESSAGE cannot work yet. Once the
-# edits are implemented this is False and the test must pass.
-with open(os.path.join(REPO_ROOT, 'src', 'delivery.c')) as _f:
-    HDR_EDITS_PENDING = 'delivery_fail(d, ENOSYS)' in _f.read()
-
-
-def pending_header_edits(fn):
-    return unittest.expectedFailure(fn) if HDR_EDITS_PENDING else fn
-
 # What the first server (unix socket) answers at RCPT, by the recipient's
 # local part; at END-OF-MESSAGE by the sender's local part. Anything else
 # gets DUNNO.
@@ -360,7 +350,6 @@ class Actions(PolicyCase):
         self.assertEqual(self.data(c).code, 250)
         self.assertEqual(self.all_messages(), {})
 
-    @pending_header_edits
     def test_end_of_message_prepend(self):
         # The header edit at end of data is delivery_edit's (HDR_INSERT
         # at index 0).
