@@ -13,7 +13,7 @@ import time
 import threading
 import unittest
 
-from harness import (DOMAIN, HELO, REPO_ROOT, DaemonTestCase, RawClient, free_port,
+from harness import (DOMAIN, HELO, DaemonTestCase, RawClient, free_port,
                      run_smtpd, split_trace)
 from policyserver import CLOSE, HANG, PolicyServer, Raw, Split
 
