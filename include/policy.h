@@ -96,7 +96,13 @@ struct policy_txn {
 	size_t		 prepend_len;
 	struct hdr_edit	*edits;		/* END-OF-MESSAGE PREPENDs */
 	int		 discard;	/* a DISCARD: 250, store nothing */
+	char		*answers;	/* "SPEC STATE ACTION; ..." for the
+					 * message's log line (heap, bounded),
+					 * NULL until the first answer */
 };
+#define POLICY_ANSWERS_MAX	512	/* the answers of one transaction, as logged */
+/* policy_answers - the transaction's answers so far, "" for none. */
+const char *policy_answers(const struct policy_txn *pt);
 /* policy_txn_reset - forget (and free) a transaction's policy state. */
 void	policy_txn_reset(struct policy_txn *pt);
 

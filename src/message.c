@@ -240,7 +240,9 @@ message_log(struct session *s, int code, const char *result)
 		char	qfrom[QUOTED_PATH], qhelo[QUOTED_HELO];
 		char	qenvid[LOG_QUOTE_SIZE(DSN_VALUE_MAX)];
 		char	qmilter[LOG_QUOTE_SIZE(1024)];
+		char	qpolicy[LOG_QUOTE_SIZE(POLICY_ANSWERS_MAX)];
 	}		*b;
+	const char	*answers = policy_answers(&tx->policy);
 	long		 ms;
 
 	if ((b = malloc(sizeof *b)) == NULL)
@@ -249,7 +251,7 @@ message_log(struct session *s, int code, const char *result)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - tx->t0.tv_sec) * 1000 + (t1.tv_nsec - tx->t0.tv_nsec) / 1000000;
 	log_info("id=%s session=%lu client=%s helo=%s from=%s nrcpt=%d ncopy=%d "
-	    "size=%llu result=%s code=%d delay=%ldms%s%s%s%s%s%s",
+	    "size=%llu result=%s code=%d delay=%ldms%s%s%s%s%s%s%s%s",
 	    tx->id, s->id, s->literal, log_quote(b->qhelo, sizeof b->qhelo, s->helo),
 	    log_quote(b->qfrom, sizeof b->qfrom, b->from), tx->nrcpt, tx->ncopy,
 	    (unsigned long long)tx->dec.size, result, code, ms,
@@ -258,7 +260,9 @@ message_log(struct session *s, int code, const char *result)
 	    tx->ret[0] ? " ret=" : "", tx->ret,
 	    milter_log(s->milter)[0] ? " milter=" : "",
 	    milter_log(s->milter)[0] ? log_quote(b->qmilter, sizeof b->qmilter,
-	    milter_log(s->milter)) : "");
+	    milter_log(s->milter)) : "",
+	    answers[0] ? " policy=" : "",
+	    answers[0] ? log_quote(b->qpolicy, sizeof b->qpolicy, answers) : "");
 	free(b);
 	log_copies(s, result);
 }

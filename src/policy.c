@@ -546,7 +546,34 @@ policy_txn_reset(struct policy_txn *pt)
 		free(e);
 	}
 	free(pt->prepend);
+	free(pt->answers);
 	memset(pt, 0, sizeof *pt);
+}
+
+const char *
+policy_answers(const struct policy_txn *pt)
+{
+	return pt->answers != NULL ? pt->answers : "";
+}
+
+/* note_answer - what=ACTION (or "failed") of server fa about state, for
+ * the message's log line; once full, the rest is "...". */
+static void
+note_answer(struct policy_txn *pt, const struct filter_addr *fa,
+    const char *state, const char *what)
+{
+	size_t	len;
+
+	if (pt->answers == NULL && (pt->answers = calloc(1, POLICY_ANSWERS_MAX)) == NULL)
+		return;
+	len = strlen(pt->answers);
+	if (buf_appendf(pt->answers, POLICY_ANSWERS_MAX, &len, "%s%s %s %s",
+	    len > 0 ? "; " : "", fa->spec, state, what) == -1) {
+		/* Cut: keep what fitted, ending in "...". */
+		len = strnlen(pt->answers, POLICY_ANSWERS_MAX - 4);
+		if (len < 3 || strcmp(pt->answers + len - 3, "...") != 0)
+			memcpy(pt->answers + len, "...", 4);
+	}
 }
 
 static const char *const action_names[] = {
@@ -701,6 +728,7 @@ policy_check(const struct config *cf, struct policy_txn *pt,
 		}
 		if (fail != NULL) {
 			atomic_fetch_add(&policy_stats.failure, 1);
+			note_answer(pt, fa, rq->state, "failed");
 			if (cf->policy_failure == POLICY_FAILURE_DUNNO) {
 				log_answer(rq, fa, NULL, fail, "policy_failure dunno");
 				continue;
@@ -759,6 +787,7 @@ policy_check(const struct config *cf, struct policy_txn *pt,
 			break;
 		}
 		log_answer(rq, fa, r, NULL, "");
+		note_answer(pt, fa, rq->state, action_names[r->action]);
 	}
 	/* Accepting (OK, DISCARD, or no opinion) with a DEFER_IF_PERMIT
 	 * pending: that 450. */

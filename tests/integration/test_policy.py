@@ -152,6 +152,15 @@ class Actions(PolicyCase):
         log = self.log()
         self.assertIn('rcpt="ok@example.org" action=OK', log)
         self.assertIn('rcpt="anyone@example.org" action=DUNNO', log)
+        # Every answer is on the message's own line too: OK for "ok"
+        # (the second server not asked), DUNNO from both for "anyone",
+        # then both at the end of data.
+        line = [l for l in log.splitlines() if 'result=delivered' in l and
+                'nrcpt=2' in l and 'policy=' in l][-1]
+        first, second = self.first.spec, self.second.spec
+        self.assertIn('policy="%s RCPT OK; %s RCPT DUNNO; %s RCPT DUNNO; '
+                      '%s END-OF-MESSAGE DUNNO; %s END-OF-MESSAGE DUNNO"' % (
+                          first, first, second, first, second), line)
 
     def test_ok_asks_no_further_server(self):
         c = self.session()
