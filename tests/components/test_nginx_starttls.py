@@ -212,6 +212,32 @@ class NginxStarttls(DaemonTestCase):
         self.assertEqual(self.all_messages(), {})
         self.wait_log('client=[127.0.0.5] reject code=550 5.7.1')
 
+    def test_without_xclient_from_everything_is_refused(self):
+        # nginx sends XCLIENT whether smtpd announces it or not: with no
+        # xclient_from line naming nginx, every message is refused (550
+        # 5.7.0), nothing is stored, as the README says. The config is
+        # reloaded without the line, then restored.
+        with open(self.daemon.conf) as f:
+            conf = f.read()
+        self.addCleanup(self.reload, conf)
+        self.reload(conf.replace('xclient_from 127.0.0.1/32\n', ''))
+        rc, out = self.swaks('127.0.0.8', '--tls', '--to', 'noxclient@example.org')
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn('550 5.7.0', out)
+        self.assertEqual(self.all_messages(), {})
+        self.wait_log('client=[127.0.0.1] reject code=550 5.7.0')
+
+    def reload(self, conf):
+        with open(self.daemon.conf, 'w') as f:
+            f.write(conf)
+        n = self.daemon.stderr(1000000).count('reloaded')
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while self.daemon.stderr(1000000).count('reloaded') <= n:
+            if time.monotonic() > deadline:
+                self.fail('no reload:\n' + self.daemon.stderr())
+            time.sleep(0.02)
+
     def test_smtpd_alone_offers_no_starttls(self):
         # Why nginx is there: smtpd itself terminates no TLS.
         rc, out = self.swaks('127.0.0.6', '--tls', '--to', 'x@example.org',
