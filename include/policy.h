@@ -72,6 +72,7 @@ struct policy_req {
 	const char	*client_name;	/* "unknown" unless confirmed */
 	const char	*reverse_client_name;
 	const char	*server_address;
+	const char	*sasl_username;	/* XCLIENT's LOGIN, or NULL */
 	int		 server_port;
 	unsigned long long size;	/* MAIL SIZE=, or the actual size */
 	atomic_int	*stop;		/* the session's stop word (linebuf.h),

@@ -124,6 +124,7 @@ struct session {
 	struct sockaddr_storage	 peer;
 	int			 xclient_ok;	/* in xclient_from: may send it */
 	char			 destaddr[INET6_ADDRSTRLEN];	/* DESTADDR, or "" */
+	char			*login;		/* XCLIENT's LOGIN (heap), or NULL */
 	int			 destport;	/* DESTPORT, or -1 */
 };
 

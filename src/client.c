@@ -195,9 +195,12 @@ cmd_xclient(struct session *s, char *args)
 	dnsq_free(s->dnsbl);
 	rdns_free(s->rdns);
 	free(s->rclient);
+	free(s->login);
 	s->dnsbl = NULL;
 	s->rdns = NULL;
 	s->rclient = NULL;
+	/* Who the proxy says logged in: the policy servers' sasl_username. */
+	s->login = b->x.login[0] != '\0' ? strdup(b->x.login) : NULL;
 	if (b->x.name[0] != '\0') {
 		/* The proxy's name of the client, as reverse_dns would give it. */
 		size = strlen(b->x.name) + sizeof s->literal + 2;

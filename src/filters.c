@@ -236,6 +236,7 @@ filters_policy(struct session *s, const char *state, const char *rcpt)
 	rq.size = eom ? tx->dec.size : tx->mail_size;
 	rq.session = s->id;
 	rq.stop = s->conn->stop;
+	rq.sasl_username = s->login;
 	rq.client = s->literal;
 	if ((v = malloc(sizeof *v)) == NULL) {
 		reply(s, 451, "4.3.0", "Local error in processing, try again later");

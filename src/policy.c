@@ -328,7 +328,7 @@ policy_format_request(const struct policy_req *rq, const char *instance,
 	PUT("instance", instance);
 	/* Postfix 2.2 and later: no SASL, no TLS client certificate here. */
 	PUT("sasl_method", "");
-	PUT("sasl_username", "");
+	PUT("sasl_username", rq->sasl_username != NULL ? rq->sasl_username : "");
 	PUT("sasl_sender", "");
 	{
 		char size_s[24];

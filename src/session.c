@@ -1088,6 +1088,7 @@ out:
 	dnsq_free(s->dnsbl);
 	rdns_free(s->rdns);
 	free(s->rclient);
+	free(s->login);
 	linebuf_free(&s->lb);
 	free(s);
 }

@@ -673,6 +673,32 @@ class ReverseName(PolicyCase):
         self.assertEqual(rq['reverse_client_name'], 'mx.good.test')
 
 
+class XclientAttributes(PolicyCase):
+    """Behind a proxy's XCLIENT, the requests name the client, its name,
+    its login and the address it connected to, as the proxy said."""
+    servers_config = ['xclient_from 127.0.0.1/32']
+
+    def test_attributes_from_xclient(self):
+        c = self.raw()
+        c.ehlo()
+        c.send('XCLIENT ADDR=192.0.2.7 PORT=4567 NAME=mail.example.net '
+               'LOGIN=joe DESTADDR=198.51.100.1 DESTPORT=25\r\n')
+        c.expect(220)
+        c.ehlo('client.example.net')
+        c.send('MAIL FROM:<a@x.test>\r\n')
+        c.expect(250)
+        self.assertEqual(self.rcpt(c, 'xattr').code, 250)
+        req = self.first.requests_for(rcpt='xattr@' + DOMAIN)[-1]
+        self.assertEqual(req['client_address'], '192.0.2.7')
+        self.assertEqual(req['client_port'], '4567')
+        self.assertEqual(req['client_name'], 'mail.example.net')
+        self.assertEqual(req['reverse_client_name'], 'mail.example.net')
+        self.assertEqual(req['helo_name'], 'client.example.net')
+        self.assertEqual(req['sasl_username'], 'joe')
+        self.assertEqual(req['server_address'], '198.51.100.1')
+        self.assertEqual(req['server_port'], '25')
+
+
 class Bdat(PolicyCase):
     def test_end_of_message_after_bdat(self):
         c = self.session('eomreject@x.test')
