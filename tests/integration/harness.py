@@ -35,6 +35,46 @@ STOP_TIMEOUT = 5.0        # seconds to wait for exit after SIGTERM
 SANITIZER_RE = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer')
 
 
+# The system user of the tests that start smtpd as root with a "user"
+# line (made once, kept: tests may run in any order or alone).
+TEST_USER = 'smtpd-spooltest'
+
+
+def make_test_user():
+    """TEST_USER's passwd entry, the user created if need be (root)."""
+    import pwd
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pass
+    r = subprocess.run(['useradd', '--system', '--no-create-home',
+                        '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
+                        TEST_USER], capture_output=True)
+    if r.returncode != 0:
+        raise AssertionError('cannot create user %s: %s'
+                             % (TEST_USER, r.stderr.decode().strip()))
+    return pwd.getpwnam(TEST_USER)
+
+
+# For "unshare -m sh -c": in a private mount namespace, a tmpfs over /dev
+# holding only null, zero, urandom and random from the real /dev, and
+# "log", bound to $T/devlog (the test's datagram socket). The caller
+# appends its exec line.
+DEVLOG_NAMESPACE_SH = r'''
+set -e
+mkdir -p "$T/realdev"
+mount --bind /dev "$T/realdev"
+mount -t tmpfs -o mode=755,size=64k smtpd-test-dev /dev
+for n in null zero urandom random; do
+    : > "/dev/$n"
+    mount --bind "$T/realdev/$n" "/dev/$n"
+done
+: > /dev/log
+mount --bind "$T/devlog" /dev/log
+umount -l "$T/realdev"
+'''
+
+
 def smtpd_bin():
     path = os.environ.get('SMTPD_BIN', './smtpd')
     if not os.path.isabs(path):

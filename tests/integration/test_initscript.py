@@ -22,28 +22,15 @@ import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, HELO, REPO_ROOT, RawClient, _listening, free_port, read_new
+from harness import (DEVLOG_NAMESPACE_SH, DOMAIN, HELO, REPO_ROOT, RawClient,
+                     TEST_USER, _listening, free_port, make_test_user, read_new)
 
 WAIT = 10.0
-RUN_USER = 'smtpd-spooltest'
 PR_SET_CHILD_SUBREAPER = 36
 
-# A tmpfs over /dev with null, zero, urandom, random and "log" (the
-# test's datagram socket), then the command.
-NAMESPACE_SH = r'''
-set -e
-mkdir -p "$T/realdev"
-mount --bind /dev "$T/realdev"
-mount -t tmpfs -o mode=755,size=64k smtpd-test-dev /dev
-for n in null zero urandom random; do
-    : > "/dev/$n"
-    mount --bind "$T/realdev/$n" "/dev/$n"
-done
-: > /dev/log
-mount --bind "$T/devlog" /dev/log
-umount -l "$T/realdev"
-exec "$@"
-'''
+# /dev with the test's datagram socket as "log" (harness), then the
+# command.
+NAMESPACE_SH = DEVLOG_NAMESPACE_SH + 'exec "$@"\n'
 
 
 def wait_for(cond, timeout=WAIT, step=0.02):
@@ -70,20 +57,6 @@ def gone(pid):
             return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
     except OSError:
         return True
-
-
-def run_user():
-    try:
-        return pwd.getpwnam(RUN_USER)
-    except KeyError:
-        pass
-    r = subprocess.run(['useradd', '--system', '--no-create-home',
-                        '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
-                        RUN_USER], capture_output=True)
-    if r.returncode != 0:
-        raise AssertionError('cannot create user %s: %s'
-                             % (RUN_USER, r.stderr.decode().strip()))
-    return pwd.getpwnam(RUN_USER)
 
 
 class Installed(unittest.TestCase):
@@ -238,7 +211,7 @@ class Installed(unittest.TestCase):
                           'and smtpd dropping privileges')
         for tool in ('unshare', 'mount', 'start-stop-daemon'):
             self.assertIsNotNone(shutil.which(tool), tool + ' not installed')
-        pw = run_user()
+        pw = make_test_user()
         tmp = tempfile.mkdtemp(prefix='smtpd-initrun-')
         self.addCleanup(shutil.rmtree, tmp, True)
         os.chmod(tmp, 0o755)
@@ -249,7 +222,7 @@ class Installed(unittest.TestCase):
         port = free_port()
         conf = os.path.join(tmp, 'smtpd.conf')
         lines = ['listen 127.0.0.1:%d' % port, 'hostname mx.test', 'domain ' + DOMAIN,
-                 'maildir %s/mail/%%d/%%u' % tmp, 'user ' + RUN_USER]
+                 'maildir %s/mail/%%d/%%u' % tmp, 'user ' + TEST_USER]
         with open(conf, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         os.mkdir(os.path.join(tmp, 'run'), 0o755)

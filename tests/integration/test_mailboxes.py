@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import (Daemon, DaemonTestCase, RawClient, read_new, run_smtpd,
-                     HELO)
+                     HELO, TEST_USER, make_test_user)
 
 SETTLE = 5.0        # seconds for the daemon to notice a client gone
 
@@ -170,29 +170,11 @@ class Folders(DaemonTestCase):
 # The spool root at start-up and reload
 # ---------------------------------------------------------------------------
 
-TEST_USER = 'smtpd-spooltest'
-
-
-def ensure_test_user():
-    """A system user of our own (created once); its passwd entry."""
-    try:
-        return pwd.getpwnam(TEST_USER)
-    except KeyError:
-        pass
-    r = subprocess.run(['useradd', '--system', '--no-create-home',
-                        '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
-                        TEST_USER], capture_output=True)
-    if r.returncode != 0:
-        raise unittest.SkipTest('cannot create user %s: %s'
-                                % (TEST_USER, r.stderr.decode().strip()))
-    return pwd.getpwnam(TEST_USER)
-
-
 @unittest.skipUnless(is_root(), 'needs root: starts smtpd as root with a "user" line')
 class SpoolRootAsRoot(unittest.TestCase):
 
     def setUp(self):
-        self.pw = ensure_test_user()
+        self.pw = make_test_user()
 
     def daemon(self, extra=()):
         d = Daemon(['user ' + TEST_USER] + list(extra))

@@ -16,10 +16,9 @@ import time
 import unittest
 
 from harness import (Daemon, RawClient, HELO, SANITIZER_RE, _listening,
-                     read_new, require_bin)
+                     read_new, require_bin, TEST_USER, make_test_user)
 
 WAIT = 5.0
-RUN_USER = 'smtpd-spooltest'     # the same system user test_mailboxes makes
 
 
 def wait_for(cond, timeout=WAIT):
@@ -30,20 +29,6 @@ def wait_for(cond, timeout=WAIT):
             return v
         time.sleep(0.02)
     return cond()
-
-
-def run_user():
-    try:
-        return pwd.getpwnam(RUN_USER)
-    except KeyError:
-        pass
-    r = subprocess.run(['useradd', '--system', '--no-create-home',
-                        '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
-                        RUN_USER], capture_output=True)
-    if r.returncode != 0:
-        raise AssertionError('cannot create user %s: %s'
-                             % (RUN_USER, r.stderr.decode().strip()))
-    return pwd.getpwnam(RUN_USER)
 
 
 def children_named(ppid, comm):
@@ -70,7 +55,7 @@ class PidFile(unittest.TestCase):
     def start(self, user):
         extra = ['maildir {tmp}/mail/%d/%u']
         if user:
-            extra.append('user ' + RUN_USER)
+            extra.append('user ' + TEST_USER)
         d = Daemon(extra)
         self.addCleanup(d.cleanup)
         # A root-owned directory nobody else may write: like /run.
@@ -122,11 +107,11 @@ class PidFile(unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, 'needs root: smtpd drops privileges')
     def test_removed_after_dropping_privileges(self):
-        pw = run_user()
+        pw = make_test_user()
         d = self.start(user=True)
         # The pid file is written just before privileges are dropped.
         self.assertTrue(wait_for(lambda: os.stat('/proc/%d' % d.proc.pid).st_uid
-                                 == pw.pw_uid), 'smtpd did not become ' + RUN_USER)
+                                 == pw.pw_uid), 'smtpd did not become ' + TEST_USER)
         self.deliver(d)
         err = self.stop(d)
         # Removed before the daemon exited: nothing to wait for.
@@ -137,7 +122,7 @@ class PidFile(unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, 'needs root: smtpd drops privileges')
     def test_remover_holds_nothing_and_outlives_a_kill(self):
-        run_user()
+        make_test_user()
         d = self.start(user=True)
         # Named once it has closed everything else (pidfile.c).
         removers = wait_for(lambda: children_named(d.proc.pid, 'smtpd-pidfile'))

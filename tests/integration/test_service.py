@@ -20,7 +20,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (DOMAIN, HELO, Daemon, RawClient, REPO_ROOT, _listening,
+from harness import (DEVLOG_NAMESPACE_SH, DOMAIN, HELO, Daemon, RawClient, REPO_ROOT, _listening,
                      read_new, require_bin, run_smtpd)
 
 MAN8 = os.path.join(REPO_ROOT, 'man', 'smtpd.8')
@@ -330,23 +330,9 @@ class SocketActivation(unittest.TestCase):
 
 PR_SET_CHILD_SUBREAPER = 36
 
-# In a private mount namespace: a tmpfs over /dev holding only null, zero,
-# urandom and random from the real /dev, and "log", which is the test's own
-# datagram socket. Then smtpd without -d.
-NAMESPACE_SH = r'''
-set -e
-mkdir -p "$T/realdev"
-mount --bind /dev "$T/realdev"
-mount -t tmpfs -o mode=755,size=64k smtpd-test-dev /dev
-for n in null zero urandom random; do
-    : > "/dev/$n"
-    mount --bind "$T/realdev/$n" "/dev/$n"
-done
-: > /dev/log
-mount --bind "$T/devlog" /dev/log
-umount -l "$T/realdev"
-exec "$SMTPD" -f "$T/smtpd.conf" -p "$T/smtpd.pid"
-'''
+# In a private mount namespace: /dev with the test's datagram socket as
+# "log" (harness), then smtpd without -d.
+NAMESPACE_SH = DEVLOG_NAMESPACE_SH + 'exec "$SMTPD" -f "$T/smtpd.conf" -p "$T/smtpd.pid"\n'
 
 
 class Syslog(unittest.TestCase):
