@@ -146,6 +146,8 @@ time_t	deadline_in(int secs);
 
 /* client.c */
 void	client_set_peer(struct session *, const struct sockaddr_storage *);
+int	client_admit(struct session *, const struct session_conn *,
+	    const struct sockaddr_storage *);
 int	client_screen(struct session *);
 int	client_over_rate(const struct session *, enum ratelimit_kind, int);
 int	client_dnsbl_blocked(struct session *, int);

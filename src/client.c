@@ -99,6 +99,27 @@ client_set_peer(struct session *s, const struct sockaddr_storage *ss)
 }
 
 /*
+ * client_admit - count the client a PROXY header or an XCLIENT named
+ * under max_clients_per_ip (the listener's admit hook): 0, or -1 with
+ * the 421 queued and logged.
+ */
+int
+client_admit(struct session *s, const struct session_conn *conn,
+    const struct sockaddr_storage *ss)
+{
+	if (conn->admit == NULL || conn->admit(conn->admit_arg, ss) == 0)
+		return 0;
+	log_info("session=%lu client=%s refused connection: "
+	    "max_clients_per_ip %d reached", s->id, s->literal,
+	    s->cf->max_clients_per_ip);
+	s->out.reason = REPLY_REASON_MAX_CLIENTS_PER_IP;
+	reply(s, 421, "4.7.0", "%s Too many connections from your address, "
+	    "try again later", s->cf->hostname);
+	s->end_reason = "max_clients_per_ip";
+	return -1;
+}
+
+/*
  * client_screen - the connection-level screening of the client client_set_peer
  * set: its connection rate (421 and -1 when over), then the DNS list
  * and reverse DNS look-ups. At connect, and again for the client an
@@ -217,15 +238,8 @@ cmd_xclient(struct session *s, char *args)
 	    s->destaddr[0] ? s->destaddr : "-", s->destport, b->was,
 	    s->allowed ? " allowed=yes" : "");
 	free(b);
-	if (s->conn->admit != NULL && s->conn->admit(s->conn->admit_arg, &ss) == -1) {
-		log_info("session=%lu client=%s refused connection: "
-		    "max_clients_per_ip %d reached", s->id, s->literal,
-		    cf->max_clients_per_ip);
-		reply(s, 421, "4.7.0", "%s Too many connections from your address, "
-		    "try again later", cf->hostname);
-		s->end_reason = "max_clients_per_ip";
+	if (client_admit(s, s->conn, &ss) == -1)
 		return -1;
-	}
 	if (client_screen(s) == -1)
 		return -1;
 	if (filters_open(s) == -1) {

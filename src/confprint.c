@@ -19,7 +19,25 @@ static void	print_listen(const struct config_listen *, FILE *);
 static void	print_cidr(const char *, const struct config_cidr *, FILE *);
 static void	print_screening(const struct config *, FILE *);
 static const char *yesno(int);
+static void	print_policy(const struct config *, FILE *);
 static void	print_milters(const struct config *, FILE *);
+
+/* print_policy - the policy servers (policy.c), in order, and their
+ * settings. */
+static void
+print_policy(const struct config *cf, FILE *fp)
+{
+	int	i;
+
+	for (i = 0; i < cf->npolicy; i++)
+		fprintf(fp, "policy_server %s\n", cf->policy[i].spec);
+	if (cf->npolicy == 0)
+		fprintf(fp, "# policy_server: none; no policy server is asked\n");
+	fprintf(fp, "policy_timeout %d\n", cf->policy_timeout);
+	fprintf(fp, "policy_failure %s\n",
+	    cf->policy_failure == POLICY_FAILURE_DUNNO ? "dunno" : "defer");
+	fprintf(fp, "policy_end_of_data %s\n", yesno(cf->policy_end_of_data));
+}
 
 /* print_milters - the milter lines, in order, and their settings. */
 static void
@@ -168,15 +186,7 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "transaction_timeout %d\n", cf->transaction_timeout);
 	fprintf(fp, "greeting_delay %d\n", cf->greeting_delay);
 	print_screening(cf, fp);
-	/* Policy servers (policy.c). */
-	for (i = 0; i < cf->npolicy; i++)
-		fprintf(fp, "policy_server %s\n", cf->policy[i].spec);
-	if (cf->npolicy == 0)
-		fprintf(fp, "# policy_server: none; no policy server is asked\n");
-	fprintf(fp, "policy_timeout %d\n", cf->policy_timeout);
-	fprintf(fp, "policy_failure %s\n",
-	    cf->policy_failure == POLICY_FAILURE_DUNNO ? "dunno" : "defer");
-	fprintf(fp, "policy_end_of_data %s\n", yesno(cf->policy_end_of_data));
+	print_policy(cf, fp);
 	/* The metrics listener (metrics.c). */
 	if (cf->metrics.port != 0)
 		fprintf(fp, "metrics %s%s%s:%u\n",

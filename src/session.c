@@ -1042,13 +1042,7 @@ session_run(const struct session_conn *conn)
 			goto out;
 		}
 		client_set_peer(s, &real);
-		if (conn->admit != NULL && conn->admit(conn->admit_arg, &real) == -1) {
-			log_info("session=%lu client=%s refused connection: "
-			    "max_clients_per_ip %d reached", s->id, s->literal,
-			    cf->max_clients_per_ip);
-			s->out.reason = REPLY_REASON_MAX_CLIENTS_PER_IP;
-			reply(s, 421, "4.7.0", "%s Too many connections from your address, "
-			    "try again later", cf->hostname);
+		if (client_admit(s, conn, &real) == -1) {
 			flush(s);
 			goto out;
 		}
